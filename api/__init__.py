@@ -1,0 +1,108 @@
+"""The symptom diary service: `create_app` builds the Flask application."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from api.config import check_production_safety, from_environment
+from api.extensions import api, db, limiter, migrate
+from api.study import load_study_config
+
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
+
+OPENAPI_SETTINGS = {
+    "API_TITLE": "Symptom diary",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api/v1",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, overridden by `test_config` when given."""
+    instance_path = os.path.join(os.getcwd(), "instance")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=False)
+    app.config.update(OPENAPI_SETTINGS)
+    app.config.update(from_environment(instance_path))
+    if test_config:
+        app.config.update(test_config)
+    check_production_safety(app.config)
+    _configure_logging()
+
+    app.extensions["study"] = load_study_config(app.config.get("STUDY_CONFIG"))
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        os.makedirs(instance_path, exist_ok=True)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    db.init_app(app)
+    _configure_sqlite(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    limiter.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+
+    from api.cli import register_cli
+    from api.errors import register_error_handlers
+    from api.resources import register_resources
+
+    register_resources(app)
+    register_error_handlers(app)
+    register_cli(app)
+
+    if app.config["AUTO_MIGRATE"]:
+        _migrate_and_seed(app)
+    return app
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """WAL, foreign keys and write-locking transactions for the embedded database."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # Let SQLAlchemy, not the driver, open transactions (see _begin_immediate).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock up front: two transactions that read then write would
+            # otherwise fail with "database is locked" instead of waiting their turn.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _migrate_and_seed(app: Flask) -> None:
+    """Bring the schema to the latest migration and create the configured sites."""
+    import flask_migrate
+
+    from api.services.sites import ensure_sites
+
+    with app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        ensure_sites(app.extensions["study"])

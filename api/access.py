@@ -1,0 +1,60 @@
+"""Access rules in one place: what each principal may see.
+
+Anything outside the caller's sites answers 404, never 403, so study codes and ids
+cannot be probed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+
+from api.auth import Principal
+from api.errors import Forbidden, NotFound
+from api.extensions import db
+from api.models import Participant, Site
+
+
+def visible_sites(principal: Principal) -> Select[tuple[Site]]:
+    stmt = select(Site).order_by(Site.code)
+    if principal.site_ids is not None:
+        stmt = stmt.where(Site.id.in_(principal.site_ids))
+    return stmt
+
+
+def site_for_code(principal: Principal, code: str, *, field: str = "site") -> Site:
+    """The site named by `code` if the caller may see it; 404 otherwise."""
+    site = db.session.scalar(select(Site).where(Site.code == code))
+    if site is None or not principal.may_see_site(site.id):
+        raise NotFound(f"No site {code!r}.", errors={field: ["Unknown site."]})
+    return site
+
+
+def visible_participants(principal: Principal) -> Select[tuple[Participant]]:
+    stmt = select(Participant)
+    if principal.kind == "participant":
+        return stmt.where(Participant.id == principal.id)
+    if principal.site_ids is not None:
+        stmt = stmt.where(Participant.site_id.in_(principal.site_ids))
+    return stmt
+
+
+def participant_for(principal: Principal, participant_id: int) -> Participant:
+    """The participant if the caller may see them; 404 otherwise."""
+    participant = db.session.get(Participant, participant_id)
+    if participant is None or not _may_see(principal, participant):
+        raise NotFound("No such participant.", error="participant_not_found")
+    return participant
+
+
+def _may_see(principal: Principal, participant: Participant) -> bool:
+    if principal.kind == "participant":
+        return participant.id == principal.id
+    return principal.may_see_site(participant.site_id)
+
+
+def require_site_writer(principal: Principal, site_id: int) -> None:
+    """Coordinators write only at their sites; admins everywhere; monitors never."""
+    if principal.role == "monitor" or principal.kind != "staff":
+        raise Forbidden("Your role may not change study data.", error="forbidden_role")
+    if not principal.may_see_site(site_id):
+        raise NotFound("No such participant.", error="participant_not_found")

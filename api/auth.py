@@ -1,0 +1,239 @@
+"""Who is calling: passwords, access tokens, the current principal and role checks.
+
+Access tokens are short-lived HS256 JWTs (``iss``, ``aud``, ``exp``, ``iat``, ``nbf``,
+``sub``, ``jti``, ``role``, ``ep``) with a ``kid`` header so the secret can be rotated;
+the algorithm is pinned on decode. Each request re-reads the subject's row, so a
+deactivated account or a revoked session (``auth_epoch`` bumped) stops at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g, request
+from flask_smorest import Blueprint as SmorestBlueprint
+
+from api.clock import utcnow
+from api.errors import Forbidden, Unauthorized
+from api.extensions import db
+from api.models import Participant, StaffUser
+
+ALGORITHM = "HS256"
+STAFF_ROLES = ("coordinator", "monitor", "admin")
+ALL_STAFF = STAFF_ROLES
+PARTICIPANT = "participant"
+SECURITY_SCHEME = "bearerAuth"
+
+_password_hasher = PasswordHasher()
+# Verified against when the e-mail is unknown, so both paths cost one KDF run.
+_DUMMY_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _password_hasher.verify(password_hash or _DUMMY_HASH, password) and bool(
+            password_hash
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def hash_secret(value: str) -> str:
+    """SHA-256 of a high-entropy random secret (refresh token, activation code).
+
+    A fast hash is right here: the secrets are random, not chosen by people, so a KDF
+    adds nothing, and lookups by hash must be an index hit.
+    """
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    kind: str  # "staff" | "participant"
+    id: int
+    role: str
+    # Site ids the caller may see; None means every site (monitor, admin).
+    site_ids: frozenset[int] | None
+    staff: StaffUser | None = None
+    participant: Participant | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    def may_see_site(self, site_id: int) -> bool:
+        return self.site_ids is None or site_id in self.site_ids
+
+    def audit_actor(self) -> tuple[str, int]:
+        return self.kind, self.id
+
+
+def principal_for_staff(staff: StaffUser) -> Principal:
+    site_ids = frozenset(s.id for s in staff.sites) if staff.role == "coordinator" else None
+    return Principal("staff", staff.id, staff.role, site_ids, staff=staff)
+
+
+def principal_for_participant(participant: Participant) -> Principal:
+    return Principal(
+        "participant",
+        participant.id,
+        PARTICIPANT,
+        frozenset({participant.site_id}),
+        participant=participant,
+    )
+
+
+def issue_access_token(kind: str, subject_id: int, role: str, epoch: int) -> tuple[str, int]:
+    """Sign an access token; returns the token and its lifetime in seconds."""
+    config = current_app.config
+    now = utcnow()
+    ttl = config["ACCESS_TOKEN_TTL"]
+    claims = {
+        "iss": config["JWT_ISSUER"],
+        "aud": config["JWT_AUDIENCE"],
+        "sub": f"{kind}:{subject_id}",
+        "role": role,
+        "ep": epoch,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(
+        claims, config["JWT_SECRET"], algorithm=ALGORITHM, headers={"kid": config["JWT_KEY_ID"]}
+    )
+    return token, int(ttl.total_seconds())
+
+
+def _signing_key_for(token: str) -> str:
+    config = current_app.config
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The access token is malformed.", error="invalid_token") from exc
+    if kid == config["JWT_KEY_ID"]:
+        return config["JWT_SECRET"]
+    previous = config["JWT_PREVIOUS_KEYS"]
+    if kid in previous:
+        return previous[kid]
+    raise Unauthorized("The access token was signed with an unknown key.", error="invalid_token")
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    """Verify signature (pinned algorithm), issuer and audience; time checks use our clock."""
+    config = current_app.config
+    key = _signing_key_for(token)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=config["JWT_AUDIENCE"],
+            issuer=config["JWT_ISSUER"],
+            options={
+                "require": ["exp", "iat", "nbf", "sub", "aud", "iss", "jti"],
+                # Checked below against the service clock, which tests can move.
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthorized("The access token is invalid.", error="invalid_token") from exc
+    now = utcnow().timestamp()
+    try:
+        expires, not_before = float(claims["exp"]), float(claims["nbf"])
+    except (TypeError, ValueError) as exc:
+        raise Unauthorized("The access token is invalid.", error="invalid_token") from exc
+    if now >= expires:
+        raise Unauthorized("The access token has expired.", error="token_expired")
+    if now < not_before:
+        raise Unauthorized("The access token is not valid yet.", error="invalid_token")
+    return claims
+
+
+def _bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("A bearer access token is required.", error="missing_token")
+    return token.strip()
+
+
+def _principal_from_claims(claims: dict[str, Any]) -> Principal:
+    kind, _, raw_id = str(claims.get("sub", "")).partition(":")
+    if not raw_id.isdigit():
+        raise Unauthorized("The access token is invalid.", error="invalid_token")
+    subject_id = int(raw_id)
+    if kind == "staff":
+        staff = db.session.get(StaffUser, subject_id)
+        if staff is None or not staff.is_active or staff.auth_epoch != claims.get("ep"):
+            raise Unauthorized("The session is no longer valid.", error="session_revoked")
+        return principal_for_staff(staff)
+    if kind == "participant":
+        participant = db.session.get(Participant, subject_id)
+        if participant is None or participant.auth_epoch != claims.get("ep"):
+            raise Unauthorized("The session is no longer valid.", error="session_revoked")
+        return principal_for_participant(participant)
+    raise Unauthorized("The access token is invalid.", error="invalid_token")
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of this request (decoded once, then cached on `g`)."""
+    principal = g.get("principal")
+    if principal is None:
+        principal = _principal_from_claims(decode_access_token(_bearer_token()))
+        g.principal = principal
+    return principal
+
+
+def require_roles(roles: Iterable[str]) -> Principal:
+    principal = current_principal()
+    if principal.role not in roles:
+        raise Forbidden("Your role may not do this.", error="forbidden_role")
+    return principal
+
+
+class Blueprint(SmorestBlueprint):
+    """A flask-smorest Blueprint whose `auth` decorator checks roles and documents it."""
+
+    def auth(self, *roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Require a bearer token whose role is one of `roles` (401 without, 403 wrong role)."""
+        allowed = tuple(roles)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                require_roles(allowed)
+                return func(*args, **kwargs)
+
+            wrapper._allowed_roles = allowed  # type: ignore[attr-defined]
+            documented = self.doc(security=[{SECURITY_SCHEME: []}])(wrapper)
+            documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
+            return self.alt_response(403, response="FORBIDDEN")(documented)
+
+        return decorator
+
+    def public(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Mark an endpoint as open to anyone (documented with no security)."""
+        func._allowed_roles = ("anyone",)  # type: ignore[attr-defined]
+        return self.doc(security=[])(func)
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)

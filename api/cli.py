@@ -1,0 +1,51 @@
+"""Operators' commands: `flask --app wsgi staff add …`, `demo`, `alerts check`, …"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from api.errors import DomainError
+from api.extensions import db
+
+staff_cli = AppGroup("staff", help="Manage staff accounts.")
+
+
+@staff_cli.command("add")
+@click.argument("email")
+@click.option(
+    "--role", required=True, type=click.Choice(["coordinator", "monitor", "admin"])
+)
+@click.option("--site", "sites", multiple=True, help="Site code (repeat for several sites).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input."
+)
+def staff_add(email: str, role: str, sites: tuple[str, ...], password_stdin: bool) -> None:
+    """Create a staff account (the password is read from standard input)."""
+    from api.services.staff import add_staff
+
+    if not password_stdin:
+        raise click.UsageError("Give --password-stdin and pipe the password in.")
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        staff = add_staff(email, role, list(sites), password)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(_describe(exc)) from exc
+    where = ", ".join(staff.site_codes) or "all sites"
+    click.echo(f"Added {staff.role} {staff.email} ({where}).")
+
+
+def _describe(exc: DomainError) -> str:
+    if exc.errors:
+        fields = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
+        return f"{exc.message} ({fields})" if fields not in exc.message else exc.message
+    return exc.message
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(staff_cli)

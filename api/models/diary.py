@@ -1,0 +1,101 @@
+"""Diary entries (current state) and their versions (every state they ever had)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from api.models.base import Base, UTCDateTime
+
+SCORE_FIELDS = (
+    "abdominal_distension",
+    "decreased_appetite",
+    "debilitation",
+    "leg_edema",
+    "discomfort_grade",
+)
+ENTRY_SOURCES = ("participant", "staff")
+
+
+class DiaryEntry(Base):
+    __tablename__ = "diary_entries"
+    __table_args__ = (
+        # The database, not Python, settles "one entry per day" and "replay is not a new row".
+        UniqueConstraint("participant_id", "diary_date"),
+        UniqueConstraint("participant_id", "client_entry_id"),
+        Index("ix_diary_entries_date_participant", "diary_date", "participant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    diary_date: Mapped[date] = mapped_column(Date)
+    client_entry_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    abdominal_distension: Mapped[int] = mapped_column(SmallInteger)
+    decreased_appetite: Mapped[int] = mapped_column(SmallInteger)
+    debilitation: Mapped[int] = mapped_column(SmallInteger)
+    leg_edema: Mapped[int] = mapped_column(SmallInteger)
+    discomfort_grade: Mapped[int] = mapped_column(SmallInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The device's UTC offset when it recorded the entry, kept so the original
+    # `recorded_at` can be shown exactly as the phone sent it.
+    recorded_offset_minutes: Mapped[int] = mapped_column()
+    timezone: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    late: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(20))
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    version: Mapped[int] = mapped_column(default=1)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    versions: Mapped[list[DiaryEntryVersion]] = relationship(
+        back_populates="entry", order_by="DiaryEntryVersion.version", lazy="selectin"
+    )
+
+
+class DiaryEntryVersion(Base):
+    """An immutable snapshot of an entry: version 1 is the original submission."""
+
+    __tablename__ = "diary_entry_versions"
+    __table_args__ = (UniqueConstraint("entry_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("diary_entries.id"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    version: Mapped[int] = mapped_column()
+    diary_date: Mapped[date] = mapped_column(Date)
+    abdominal_distension: Mapped[int] = mapped_column(SmallInteger)
+    decreased_appetite: Mapped[int] = mapped_column(SmallInteger)
+    debilitation: Mapped[int] = mapped_column(SmallInteger)
+    leg_edema: Mapped[int] = mapped_column(SmallInteger)
+    discomfort_grade: Mapped[int] = mapped_column(SmallInteger)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_offset_minutes: Mapped[int] = mapped_column()
+    source: Mapped[str] = mapped_column(String(20))
+    actor_type: Mapped[str] = mapped_column(String(20))  # participant | staff
+    actor_id: Mapped[int] = mapped_column()
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    # Tamper evidence, as in the audit trail.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+    entry: Mapped[DiaryEntry] = relationship(back_populates="versions")
+
+
+class ExcusedDay(Base):
+    """A day a coordinator excused (a hospital stay): out of the expected count, no alerts."""
+
+    __tablename__ = "excused_days"
+    __table_args__ = (UniqueConstraint("participant_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
+    day: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

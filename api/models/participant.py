@@ -1,0 +1,47 @@
+"""Participants: pseudonymous (study code only, no names stored anywhere)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from api.models.base import Base, UTCDateTime
+from api.models.site import Site
+
+ARMS = ("msc", "control")
+PARTICIPANT_STATUSES = ("active", "withdrawn", "completed", "deceased")
+LOCALES = ("zh-CN", "en")
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_code: Mapped[str] = mapped_column(String(20), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    arm: Mapped[str] = mapped_column(String(20))
+    enrolled_on: Mapped[date] = mapped_column(Date)
+    timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(1000))
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reminder_time: Mapped[str] = mapped_column(String(5))
+    diary_reminder_time: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Bumped to revoke every access token issued before (lost phone, account change).
+    auth_epoch: Mapped[int] = mapped_column(default=0)
+    created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # Bumped on every change to the row; the ETag of `GET /me` and staff views.
+    version: Mapped[int] = mapped_column(default=1)
+
+    site: Mapped[Site] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    def __repr__(self) -> str:
+        return f"<Participant {self.study_code}>"

@@ -1,0 +1,62 @@
+"""Alerts for coordinators, and adverse events recorded by sites."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.models.base import Base, UTCDateTime
+
+ALERT_KINDS = ("symptom", "symptom_urgent", "missed_diary", "serious_adverse_event")
+ALERT_STATUSES = ("open", "acknowledged")
+ALERT_DECISIONS = ("not_adverse_event", "adverse_event_recorded")
+SERIOUSNESS_CRITERIA = ("fatal", "life_threatening", "permanently_disabling", "tumour")
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_site_status", "site_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    # What makes this alert unique (e.g. "symptom:entry:42"): the database refuses a twin.
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    diary_entry_id: Mapped[int | None] = mapped_column(ForeignKey("diary_entries.id"))
+    adverse_event_id: Mapped[int | None] = mapped_column(ForeignKey("adverse_events.id"))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    decision: Mapped[str | None] = mapped_column(String(30))
+
+
+class AdverseEvent(Base):
+    __tablename__ = "adverse_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+    term: Mapped[str] = mapped_column(String(200))
+    onset_date: Mapped[date] = mapped_column(Date)
+    grade: Mapped[int] = mapped_column(SmallInteger)
+    seriousness: Mapped[list[str]] = mapped_column(JSON, default=list)
+    relation_to_infusion: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(30))
+    diary_entry_id: Mapped[int | None] = mapped_column(ForeignKey("diary_entries.id"))
+    awareness_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(default=1)
+
+    @property
+    def serious(self) -> bool:
+        return bool(self.seriousness)

@@ -1,0 +1,28 @@
+"""Pagination of SQLAlchemy `select()` statements for `@blp.paginate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Page
+from sqlalchemy import Select, func, select
+
+from api.extensions import db
+
+
+class SelectPage(Page):
+    """A page of a `Select`: counted in SQL, sliced with LIMIT/OFFSET."""
+
+    collection: Select[Any]
+
+    @property
+    def items(self) -> list[Any]:
+        stmt = self.collection.limit(self.page_params.page_size).offset(
+            self.page_params.first_item
+        )
+        return list(db.session.scalars(stmt))
+
+    @property
+    def item_count(self) -> int:
+        counted = select(func.count()).select_from(self.collection.order_by(None).subquery())
+        return db.session.scalar(counted) or 0

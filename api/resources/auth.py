@@ -1,0 +1,87 @@
+"""Sign-in, token refresh and sign-out."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask.views import MethodView
+
+from api.auth import Blueprint
+from api.extensions import db, limiter
+from api.schemas.auth import ActivateSchema, RefreshSchema, StaffLoginSchema, TokenPairSchema
+from api.services import sessions
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in and tokens")
+
+
+def _login_email() -> str:
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return f"login:{str(email or '').strip().lower()}"
+
+
+def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+    return response.status_code in (401, 422)
+
+
+_per_account = limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_email, deduct_when=_failed
+)
+_per_client = limiter.limit(
+    lambda: current_app.config["LOGIN_CLIENT_RATE_LIMIT"], deduct_when=_failed
+)
+
+
+@blp.route("/staff/login")
+class StaffLogin(MethodView):
+    decorators = [_per_account, _per_client]
+
+    @blp.public
+    @blp.arguments(StaffLoginSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict):
+        """Sign in a staff member with e-mail and password."""
+        pair = sessions.login_staff(body["email"], body["password"])
+        db.session.commit()
+        return pair
+
+
+@blp.route("/participants/activate")
+class ParticipantActivate(MethodView):
+    decorators = [_per_client]
+
+    @blp.public
+    @blp.arguments(ActivateSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    def post(self, body: dict):
+        """Exchange a one-time activation code for the phone's token pair."""
+        pair = sessions.activate_participant(body["activation_code"])
+        db.session.commit()
+        return pair
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @blp.public
+    @blp.arguments(RefreshSchema)
+    @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, response="UNAUTHORIZED")
+    def post(self, body: dict):
+        """Rotate a refresh token; reusing an old one revokes its family."""
+        pair = sessions.refresh_session(body["refresh_token"])
+        db.session.commit()
+        return pair
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @blp.public
+    @blp.arguments(RefreshSchema)
+    @blp.response(204)
+    def post(self, body: dict):
+        """Revoke the session this refresh token belongs to."""
+        sessions.logout(body["refresh_token"])
+        db.session.commit()

@@ -1,0 +1,31 @@
+"""Liveness and readiness probes for operators and load balancers."""
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from api.errors import error_response
+from api.extensions import db
+
+blp = Blueprint("health", __name__)
+
+
+@blp.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    """The process is alive."""
+    return jsonify(status="ok")
+
+
+@blp.get("/readyz")
+def readyz():  # type: ignore[no-untyped-def]
+    """The database answers; 503 otherwise, so traffic goes elsewhere."""
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any failure to reach the database means "not ready"
+        db.session.rollback()
+        return error_response(
+            503,
+            headers={"Retry-After": "5"},
+            message="The database is unreachable.",
+            error="database_unavailable",
+        )
+    return jsonify(status="ready")

@@ -1,0 +1,1 @@
+"""marshmallow schemas: one class per direction (read, create, update, query)."""

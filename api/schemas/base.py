@@ -1,0 +1,47 @@
+"""Shared schema building blocks."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+_ZONES = frozenset(available_timezones())
+
+HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Must be a local time HH:MM.")
+REASON = validate.Length(min=3, max=1000)
+
+
+class BaseSchema(Schema):
+    """Refuses unknown fields: a typo or a mass-assignment attempt is a 422, not silence."""
+
+    class Meta:
+        unknown = RAISE
+
+
+def validate_timezone(name: str) -> None:
+    if name not in _ZONES:
+        raise ValidationError("Unknown IANA time zone.")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("Unknown IANA time zone.") from exc
+
+
+def timezone_field(**kwargs: object) -> fields.String:
+    return fields.String(validate=validate_timezone, **kwargs)  # type: ignore[arg-type]
+
+
+def locale_field(**kwargs: object) -> fields.String:
+    return fields.String(validate=validate.OneOf(("zh-CN", "en")), **kwargs)  # type: ignore[arg-type]
+
+
+def time_of_day_field(**kwargs: object) -> fields.String:
+    return fields.String(validate=HHMM, **kwargs)  # type: ignore[arg-type]
+
+
+class DateRangeQuerySchema(BaseSchema):
+    """`from`/`to` query parameters (both optional, inclusive)."""
+
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()

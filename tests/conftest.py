@@ -1,0 +1,144 @@
+"""Fixtures: the same suite on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL.
+
+Each backend gets a fresh database made by the migrations (PostgreSQL: a new database
+per test run, dropped at the end, so parallel runs never meet). Tables are emptied
+after every test; sites stay, as after a first start.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import make_url, text
+
+from api import create_app
+from api.config import normalise_database_url
+from api.extensions import db, limiter
+from api.models import Base
+from tests.helpers import Factory
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+KEPT_TABLES = {"sites", "alembic_version"}
+
+
+class Clock:
+    """A clock tests can stop at a chosen instant; runs in real time until set."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def set(self, value: datetime | str) -> datetime:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            raise ValueError("give the clock an aware datetime")
+        self.fixed = value.astimezone(UTC)
+        return self.fixed
+
+    def reset(self) -> None:
+        self.fixed = None
+
+
+def _create_pg_database() -> str:
+    import psycopg
+
+    assert PG_URL is not None
+    admin_url = make_url(normalise_database_url(PG_URL))
+    name = f"diary_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(
+        admin_url.set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+
+    assert PG_URL is not None
+    admin_url = make_url(normalise_database_url(PG_URL)).set(drivername="postgresql")
+    name = make_url(url).database
+    with psycopg.connect(admin_url.render_as_string(hide_password=False), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "diary.sqlite3"
+        yield f"sqlite:///{path}"
+        return
+    url = _create_pg_database()
+    try:
+        yield url
+    finally:
+        _drop_pg_database(url)
+
+
+@pytest.fixture(scope="session")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, clock: Clock) -> Iterator[Flask]:
+    application = create_app(
+        {
+            "TESTING": True,
+            "APP_ENV": "test",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "AUTO_MIGRATE": True,
+            "CLOCK": clock,
+        }
+    )
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]:
+    """Empty every table but `sites` after each test; reset the clock and rate limits."""
+    yield
+    clock.reset()
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        limiter.reset()
+        db.session.remove()
+        tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEPT_TABLES]
+        with db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in reversed(tables):
+                    conn.execute(text(f"DELETE FROM {name}"))
+            conn.execute(text("UPDATE sites SET next_participant_number = 1"))
+
+
+@pytest.fixture
+def backend(app: Flask) -> str:
+    return "postgresql" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def factory(app: Flask, client: FlaskClient, clock: Clock) -> Factory:
+    return Factory(app, client, clock)
