@@ -16,13 +16,9 @@ staff_cli = AppGroup("staff", help="Manage staff accounts.")
 
 @staff_cli.command("add")
 @click.argument("email")
-@click.option(
-    "--role", required=True, type=click.Choice(["coordinator", "monitor", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(["coordinator", "monitor", "admin"]))
 @click.option("--site", "sites", multiple=True, help="Site code (repeat for several sites).")
-@click.option(
-    "--password-stdin", is_flag=True, help="Read the password from standard input."
-)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def staff_add(email: str, role: str, sites: tuple[str, ...], password_stdin: bool) -> None:
     """Create a staff account (the password is read from standard input)."""
     from api.services.staff import add_staff

@@ -128,7 +128,9 @@ def error_body(
     return body
 
 
-def error_response(status_code: int, headers: dict[str, str] | None = None, **kwargs: Any) -> Response:
+def error_response(
+    status_code: int, headers: dict[str, str] | None = None, **kwargs: Any
+) -> Response:
     response = jsonify(error_body(status_code, **kwargs))
     response.status_code = status_code
     for name, value in (headers or {}).items():

@@ -17,9 +17,7 @@ class SelectPage(Page):
 
     @property
     def items(self) -> list[Any]:
-        stmt = self.collection.limit(self.page_params.page_size).offset(
-            self.page_params.first_item
-        )
+        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
         return list(db.session.scalars(stmt))
 
     @property

@@ -152,7 +152,9 @@ def parse_study_config(raw: dict) -> StudyConfig:
         arms=dict(data["arms"]),
         events=tuple(
             EventPlan(kind, tuple(plan["arms"]), tuple(sorted(plan["months"])))
-            for kind, plan in sorted(data["schedule"].items(), key=lambda kv: EVENT_KINDS.index(kv[0]))
+            for kind, plan in sorted(
+                data["schedule"].items(), key=lambda kv: EVENT_KINDS.index(kv[0])
+            )
         ),
         visit_window_days=data["visit_window_days"],
         diary_months=diary["months"],
@@ -184,7 +186,9 @@ def load_study_config(path: str | None = None) -> StudyConfig:
             text = resources.files("api").joinpath("study_config.json").read_text("utf-8")
         raw = json.loads(text)
     except (OSError, json.JSONDecodeError) as exc:
-        raise StudyConfigError(f"cannot read study configuration {path or '(built-in)'}: {exc}") from exc
+        raise StudyConfigError(
+            f"cannot read study configuration {path or '(built-in)'}: {exc}"
+        ) from exc
     if not isinstance(raw, dict):
         raise StudyConfigError("study configuration must be a JSON object")
     return parse_study_config(raw)

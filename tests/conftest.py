@@ -131,7 +131,9 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
 
 @pytest.fixture
 def backend(app: Flask) -> str:
-    return "postgresql" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else "sqlite"
+    return (
+        "postgresql" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") else "sqlite"
+    )
 
 
 @pytest.fixture

@@ -100,7 +100,10 @@ class Factory:
         return site
 
     def staff(
-        self, role: str = "coordinator", sites: tuple[str, ...] = ("BJ302",), email: str | None = None
+        self,
+        role: str = "coordinator",
+        sites: tuple[str, ...] = ("BJ302",),
+        email: str | None = None,
     ) -> StaffUser:
         from api.clock import utcnow
 

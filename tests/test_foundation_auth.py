@@ -40,9 +40,12 @@ def test_staff_login_returns_a_token_pair(client, factory, app):
     assert claims["role"] == "coordinator"
     assert claims["iss"] == app.config["JWT_ISSUER"]
     assert {"exp", "iat", "jti", "nbf"} <= set(claims)
-    assert client.get(
-        "/api/v1/sites", headers={"Authorization": f"Bearer {body['access_token']}"}
-    ).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/sites", headers={"Authorization": f"Bearer {body['access_token']}"}
+        ).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize("email,password", [("nobody@example.org", PASSWORD), (None, "wrong")])
@@ -220,9 +223,7 @@ def test_reissued_code_revokes_old_sessions_and_old_code(client, factory):
 def test_unused_code_is_revoked_by_a_reissue(client, factory):
     participant = factory.participant()
     coordinator = factory.staff()
-    factory.as_(coordinator).post(
-        f"/api/v1/participants/{participant.id}/activation-code", json={}
-    )
+    factory.as_(coordinator).post(f"/api/v1/participants/{participant.id}/activation-code", json={})
     response = client.post(ACTIVATE, json={"activation_code": participant.activation_code})
     assert response.status_code == 401
 

@@ -65,7 +65,7 @@ def test_broken_study_config_is_a_clear_startup_error(tmp_path):
 
 def test_unreadable_study_config_names_the_file(tmp_path):
     path = tmp_path / "missing.json"
-    with pytest.raises(StudyConfigError, match="missing.json"):
+    with pytest.raises(StudyConfigError, match=r"missing\.json"):
         load_study_config(str(path))
 
 

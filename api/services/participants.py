@@ -166,7 +166,12 @@ def update_participant(
 
 
 def _apply(
-    actor: Actor, participant: Participant, changes: dict[str, Any], *, reason: str | None, action: str
+    actor: Actor,
+    participant: Participant,
+    changes: dict[str, Any],
+    *,
+    reason: str | None,
+    action: str,
 ) -> Participant:
     changed = {k: v for k, v in changes.items() if getattr(participant, k) != v}
     if not changed:
@@ -203,9 +208,7 @@ def reissue_activation_code(
             "status", "Only active participants can be given a code.", error="participant_inactive"
         )
     now = utcnow()
-    enrolment = _issue_activation_code(
-        participant, actor[1] if actor[0] == "staff" else None, now
-    )
+    enrolment = _issue_activation_code(participant, actor[1] if actor[0] == "staff" else None, now)
     revoke_all_sessions("participant", participant.id)
     participant.auth_epoch += 1
     participant.version += 1

@@ -148,7 +148,7 @@ def refresh_session(refresh_token: str) -> TokenPair:
 
 
 def logout(refresh_token: str) -> None:
-    """Revoke the family of this refresh token (unknown tokens are ignored: logout is idempotent)."""
+    """Revoke this refresh token's family; unknown tokens are ignored (logout is idempotent)."""
     token = db.session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
     )
@@ -170,13 +170,16 @@ def revoke_all_sessions(subject_type: str, subject_id: int) -> int:
 
 
 def active_session_count(subject_type: str, subject_id: int) -> int:
-    return db.session.scalar(
-        select(func.count())
-        .select_from(RefreshToken)
-        .where(
-            RefreshToken.subject_type == subject_type,
-            RefreshToken.subject_id == subject_id,
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.used_at.is_(None),
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(RefreshToken)
+            .where(
+                RefreshToken.subject_type == subject_type,
+                RefreshToken.subject_id == subject_id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.used_at.is_(None),
+            )
         )
-    ) or 0
+        or 0
+    )
