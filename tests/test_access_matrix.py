@@ -1,0 +1,216 @@
+"""Every endpoint, every role, own and other site: access rules checked from one table.
+
+`ENDPOINTS` must name every route the app serves: adding an endpoint without an entry
+fails `test_every_endpoint_has_an_entry`. For each entry the test checks that
+- a call without a token is 401 (unless the endpoint is public),
+- every role not allowed gets 403,
+- the roles the view declares (`@blp.auth(...)`) are exactly the ones listed here,
+- for a `scoped` endpoint, a coordinator of another site gets 404 (never 403), and a
+  participant reaching for another participant's data gets 404,
+- every allowed role at its own site gets past the access rules (no 401/403/404/500).
+
+To add an endpoint: one `Rule` with its allowed roles; `scoped=True` when it concerns a
+participant (path or `site` query); `path(world, who)` returns extra path parameters
+(creating what they point at for participant `who`), `body(world, who)` a valid body,
+`query(world, who)` query parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from api.models import Participant, StaffUser
+from tests.helpers import Factory
+
+PUBLIC = ("anyone",)
+PARTICIPANT = ("participant",)
+STAFF = ("coordinator", "monitor", "admin")
+WRITERS = ("coordinator", "admin")
+ROLES = ("participant", "coordinator", "monitor", "admin")
+IGNORED_ENDPOINTS = {"static", "api-docs.openapi_json"}
+
+
+@dataclass
+class World:
+    """Two sites' worth of people: BJ302 is "own", LZU1 is "other"."""
+
+    factory: Factory
+    own: Participant
+    other: Participant
+    staff: dict[str, StaffUser]
+    other_coordinator: StaffUser
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def site_code(self, who: Participant) -> str:
+        return "BJ302" if who.id == self.own.id else "LZU1"
+
+
+Builder = Callable[[World, Participant], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: tuple[str, ...]
+    scoped: bool = False
+    path: Builder | None = None
+    body: Builder | None = None
+    query: Builder | None = None
+
+
+def _enrolment(world: World, who: Participant) -> dict[str, Any]:
+    return {
+        "site": world.site_code(who),
+        "arm": "control",
+        "enrolled_on": "2026-01-05",
+        "timezone": "Asia/Shanghai",
+        "locale": "en",
+    }
+
+
+def _site_query(world: World, who: Participant) -> dict[str, Any]:
+    return {"site": world.site_code(who)}
+
+
+ENDPOINTS: dict[tuple[str, str], Rule] = {
+    ("GET", "/healthz"): Rule(PUBLIC),
+    ("GET", "/readyz"): Rule(PUBLIC),
+    ("POST", "/api/v1/auth/staff/login"): Rule(
+        PUBLIC, body=lambda w, p: {"email": "x@example.org", "password": "x"}
+    ),
+    ("POST", "/api/v1/auth/participants/activate"): Rule(
+        PUBLIC, body=lambda w, p: {"activation_code": "NOT-A-REAL-CODE"}
+    ),
+    ("POST", "/api/v1/auth/refresh"): Rule(
+        PUBLIC, body=lambda w, p: {"refresh_token": "not-a-real-refresh-token"}
+    ),
+    ("POST", "/api/v1/auth/logout"): Rule(
+        PUBLIC, body=lambda w, p: {"refresh_token": "not-a-real-refresh-token"}
+    ),
+    ("GET", "/api/v1/sites"): Rule(STAFF),
+    ("GET", "/api/v1/participants"): Rule(STAFF, query=_site_query),
+    ("POST", "/api/v1/participants"): Rule(WRITERS, scoped=True, body=_enrolment),
+    ("GET", "/api/v1/participants/<int:participant_id>"): Rule(STAFF, scoped=True),
+    ("PATCH", "/api/v1/participants/<int:participant_id>"): Rule(
+        WRITERS, scoped=True, body=lambda w, p: {"locale": "en"}
+    ),
+    ("POST", "/api/v1/participants/<int:participant_id>/activation-code"): Rule(
+        WRITERS, scoped=True, body=lambda w, p: {"reason": "lost phone"}
+    ),
+    ("GET", "/api/v1/me"): Rule(PARTICIPANT),
+    ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
+}
+
+
+def _routes(app: Flask) -> dict[tuple[str, str], str]:
+    found = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in IGNORED_ENDPOINTS:
+            continue
+        for method in rule.methods or ():
+            if method not in {"HEAD", "OPTIONS"}:
+                found[(method, rule.rule)] = rule.endpoint
+    return found
+
+
+def _declared_roles(app: Flask, endpoint: str, method: str) -> tuple[str, ...] | None:
+    view = app.view_functions[endpoint]
+    view_class = getattr(view, "view_class", None)
+    target = getattr(view_class, method.lower(), None) if view_class else view
+    return getattr(target, "_allowed_roles", None)
+
+
+def test_every_endpoint_has_an_entry(app):
+    served = set(_routes(app))
+    missing = sorted(served - set(ENDPOINTS))
+    stale = sorted(set(ENDPOINTS) - served)
+    assert not missing, f"add these endpoints to ENDPOINTS: {missing}"
+    assert not stale, f"ENDPOINTS names routes the app no longer serves: {stale}"
+
+
+def test_views_declare_the_roles_of_the_table(app):
+    mismatched = {}
+    for (method, rule), endpoint in _routes(app).items():
+        if rule in {"/healthz", "/readyz"}:
+            continue
+        declared = _declared_roles(app, endpoint, method)
+        if declared is None or set(declared) != set(ENDPOINTS[(method, rule)].allowed):
+            mismatched[f"{method} {rule}"] = declared
+    assert not mismatched, f"view roles differ from the table: {mismatched}"
+
+
+@pytest.fixture
+def world(factory: Factory) -> World:
+    staff = {
+        "coordinator": factory.staff("coordinator", sites=("BJ302",)),
+        "monitor": factory.staff("monitor", sites=()),
+        "admin": factory.staff("admin", sites=()),
+    }
+    return World(
+        factory=factory,
+        own=factory.participant(site="BJ302"),
+        other=factory.participant(site="LZU1"),
+        staff=staff,
+        other_coordinator=factory.staff("coordinator", sites=("LZU1",)),
+    )
+
+
+def _url(rule: str, world: World, who: Participant, spec: Rule) -> str:
+    params = {"participant_id": who.id}
+    if spec.path:
+        params.update(spec.path(world, who))
+
+    def fill(match: re.Match[str]) -> str:
+        return str(params[match.group(1)])
+
+    return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", fill, rule)
+
+
+def _call(world: World, caller: Any, method: str, rule: str, spec: Rule, target: Participant):
+    client = world.factory.as_(caller)
+    url = _url(rule, world, target, spec)
+    query = spec.query(world, target) if spec.query else None
+    body = spec.body(world, target) if spec.body else None
+    kwargs: dict[str, Any] = {"query_string": query}
+    if method in {"POST", "PATCH", "PUT"}:
+        kwargs["json"] = body if body is not None else {}
+    if method == "PATCH":
+        kwargs["headers"] = {"If-Match": "*"}
+    return getattr(client.client, method.lower())(
+        url, headers={**client._headers(None), **kwargs.pop("headers", {})}, **kwargs
+    )
+
+
+def _caller(world: World, role: str) -> Any:
+    return world.own if role == "participant" else world.staff[role]
+
+
+CASES = sorted(ENDPOINTS.items())
+
+
+@pytest.mark.parametrize(("key", "spec"), CASES, ids=[f"{m} {r}" for (m, r), _ in CASES])
+def test_access(world: World, key: tuple[str, str], spec: Rule):
+    method, rule = key
+    if spec.allowed != PUBLIC:
+        anonymous = _call(world, None, method, rule, spec, world.own)
+        assert anonymous.status_code == 401, anonymous.json
+        assert anonymous.json["error"] in {"missing_token", "unauthorized"}
+    for role in ROLES:
+        response = _call(world, _caller(world, role), method, rule, spec, world.own)
+        if spec.allowed != PUBLIC and role not in spec.allowed:
+            assert response.status_code == 403, (role, response.json)
+            continue
+        # A public endpoint's own answer may be 401 (bad credentials); never a role refusal.
+        refused = {403, 404, 405, 500} if spec.allowed == PUBLIC else {401, 403, 404, 405, 500}
+        assert response.status_code not in refused, (role, response.json)
+    if spec.scoped and "coordinator" in spec.allowed:
+        response = _call(world, world.other_coordinator, method, rule, spec, world.own)
+        assert response.status_code == 404, response.json
+    if spec.scoped and "participant" in spec.allowed:
+        response = _call(world, world.own, method, rule, spec, world.other)
+        assert response.status_code == 404, response.json
