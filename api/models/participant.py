@@ -28,6 +28,9 @@ class Participant(Base):
     status: Mapped[str] = mapped_column(String(20), default="active", index=True)
     status_reason: Mapped[str | None] = mapped_column(String(1000))
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The participant's local day of that change: the diary is expected on the days
+    # before it. Stored so compliance is plain date arithmetic on every database.
+    status_changed_on: Mapped[date | None] = mapped_column(Date)
     reminder_time: Mapped[str] = mapped_column(String(5))
     diary_reminder_time: Mapped[str] = mapped_column(String(5))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -183,6 +183,7 @@ def _apply(
     if "status" in changed:
         participant.status_reason = reason
         participant.status_changed_at = now
+        participant.status_changed_on = local_today(participant, now)
         schedule.cancel_future_events(participant.id, local_today(participant, now), now)
         action = "participant.status_changed"
     participant.version += 1
