@@ -37,9 +37,9 @@ def staff_add(email: str, role: str, sites: tuple[str, ...], password_stdin: boo
 
 
 def _describe(exc: DomainError) -> str:
+    """A domain refusal as one line for the terminal, naming the offending options."""
     if exc.errors:
-        fields = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
-        return f"{exc.message} ({fields})" if fields not in exc.message else exc.message
+        return "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in exc.errors.items())
     return exc.message
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import timedelta
 
 import jwt
@@ -244,3 +245,35 @@ def test_activation_attempts_are_rate_limited_per_client(client):
         response = client.post(ACTIVATE, json={"activation_code": f"WRONG-CODE-{n:04d}"})
         assert response.status_code == 401
     assert client.post(ACTIVATE, json={"activation_code": "WRONG-CODE-9999"}).status_code == 429
+
+
+def test_failed_login_counts_live_in_redis_when_configured(app, tmp_path, database_url):
+    """With a Redis storage the count outlives the process that made it.
+
+    A second app (as another server process would) starts with no memory of its own and
+    still refuses the account: the count came from Redis.
+    """
+    import os
+
+    from api import create_app
+
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "AUTO_MIGRATE": False,
+        "RATELIMIT_STORAGE_URI": redis_url,
+    }
+    body = {"email": f"shared-{uuid.uuid4().hex}@example.org", "password": "wrong"}
+    try:
+        first = create_app(config)
+        for _ in range(5):
+            assert first.test_client().post(LOGIN, json=body).status_code == 401
+        second = create_app(config)
+        assert second.test_client().post(LOGIN, json=body).status_code == 429
+        # The in-memory default forgets: a new process would start from zero.
+        third = create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
+        assert third.test_client().post(LOGIN, json=body).status_code == 401
+    finally:
+        # The limiter is process-wide: put the in-memory storage back for other tests.
+        create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
