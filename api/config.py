@@ -84,6 +84,16 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "FCM_CREDENTIALS": fcm_credentials,
         "FCM_ENDPOINT": os.environ.get("FCM_ENDPOINT"),
         "FCM_PROJECT_ID": os.environ.get("FCM_PROJECT_ID"),
+        # Push reminders (notifications/): see the README's "Reminders" section.
+        "FCM_BATCH_SIZE": max(1, min(500, _int("FCM_BATCH_SIZE", 500))),
+        "FCM_TIMEOUT_SECONDS": _int("FCM_TIMEOUT_SECONDS", 10),
+        "WORKER_INTERVAL_SECONDS": _int("WORKER_INTERVAL_SECONDS", 30),
+        "REMINDER_LEASE_SECONDS": _int("REMINDER_LEASE_SECONDS", 300),
+        "REMINDER_PLAN_AHEAD_HOURS": _int("REMINDER_PLAN_AHEAD_HOURS", 24),
+        "REMINDER_PLAN_INTERVAL_SECONDS": _int("REMINDER_PLAN_INTERVAL_SECONDS", 60),
+        "REMINDER_PLAN_CHUNK": _int("REMINDER_PLAN_CHUNK", 2000),
+        "REMINDER_RETRY_BASE_SECONDS": _int("REMINDER_RETRY_BASE_SECONDS", 30),
+        "REMINDER_RETRY_MAX_SECONDS": _int("REMINDER_RETRY_MAX_SECONDS", 3600),
     }
 
 

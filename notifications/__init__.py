@@ -1,0 +1,1 @@
+"""Push reminders: planning (`planning`), sending through FCM (`sender`), the worker loop."""
