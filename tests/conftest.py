@@ -29,6 +29,25 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 KEPT_TABLES = {"sites", "alembic_version"}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run `@pytest.mark.postgres_only` tests on the PostgreSQL backend alone.
+
+    Their SQLite twins are deselected (not skipped): SQLite runs one worker and has no
+    row locks to prove, so there is nothing to run there.
+    """
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("database_url") if callspec else None
+        if item.get_closest_marker("postgres_only") and backend != "postgresql":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 class Clock:
     """A clock tests can stop at a chosen instant; runs in real time until set."""
 
