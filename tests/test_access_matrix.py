@@ -102,6 +102,18 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/participants/<int:participant_id>/activation-code"): Rule(
         WRITERS, scoped=True, body=lambda w, p: {"reason": "lost phone"}
     ),
+    ("GET", "/api/v1/compliance"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/participants/<int:participant_id>/compliance"): Rule(STAFF, scoped=True),
+    ("GET", "/api/v1/participants/<int:participant_id>/excused-days"): Rule(STAFF, scoped=True),
+    ("POST", "/api/v1/participants/<int:participant_id>/excused-days"): Rule(
+        ("coordinator",),
+        scoped=True,
+        body=lambda w, p: {
+            "from": p.enrolled_on.isoformat(),
+            "to": p.enrolled_on.isoformat(),
+            "reason": "hospital stay",
+        },
+    ),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
 }
