@@ -18,6 +18,7 @@ participant (path or `site` query); `path(world, who)` returns extra path parame
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,39 @@ def _site_query(world: World, who: Participant) -> dict[str, Any]:
     return {"site": world.site_code(who)}
 
 
+def _diary_entry(world: World, who: Participant) -> dict[str, Any]:
+    """A valid diary entry for today (the participant's local day)."""
+    from zoneinfo import ZoneInfo
+
+    today = world.factory.clock().astimezone(ZoneInfo(who.timezone)).date()
+    return {
+        "client_entry_id": str(uuid.uuid4()),
+        "diary_date": today.isoformat(),
+        "abdominal_distension": 1,
+        "decreased_appetite": 1,
+        "debilitation": 1,
+        "leg_edema": 0,
+        "discomfort_grade": 1,
+        "recorded_at": world.factory.clock().isoformat(),
+    }
+
+
+def _staff_diary_entry(world: World, who: Participant) -> dict[str, Any]:
+    return {**_diary_entry(world, who), "reason": "paper diary"}
+
+
+def _entry_path(world: World, who: Participant) -> dict[str, Any]:
+    """An entry of `who`'s, made once per test through the phone endpoint."""
+    key = f"entry:{who.id}"
+    if key not in world.cache:
+        made = world.factory.as_(who).post(
+            "/api/v1/me/diary-entries", json=_diary_entry(world, who)
+        )
+        assert made.status_code == 201, made.json
+        world.cache[key] = made.json["id"]
+    return {"entry_id": world.cache[key]}
+
+
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
@@ -113,6 +147,30 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
             "to": p.enrolled_on.isoformat(),
             "reason": "hospital stay",
         },
+    ),
+    ("GET", "/api/v1/me/diary-entries"): Rule(PARTICIPANT),
+    ("POST", "/api/v1/me/diary-entries"): Rule(PARTICIPANT, body=_diary_entry),
+    ("POST", "/api/v1/me/diary-entries/sync"): Rule(
+        PARTICIPANT, body=lambda w, p: {"entries": [_diary_entry(w, p)]}
+    ),
+    ("GET", "/api/v1/me/diary-entries/<int:entry_id>"): Rule(
+        PARTICIPANT, scoped=True, path=_entry_path
+    ),
+    ("PATCH", "/api/v1/me/diary-entries/<int:entry_id>"): Rule(
+        PARTICIPANT, scoped=True, path=_entry_path, body=lambda w, p: {"leg_edema": 2}
+    ),
+    ("GET", "/api/v1/participants/<int:participant_id>/diary-entries"): Rule(STAFF, scoped=True),
+    ("POST", "/api/v1/participants/<int:participant_id>/diary-entries"): Rule(
+        WRITERS, scoped=True, body=_staff_diary_entry
+    ),
+    ("GET", "/api/v1/participants/<int:participant_id>/diary-entries/<int:entry_id>"): Rule(
+        STAFF, scoped=True, path=_entry_path
+    ),
+    ("PATCH", "/api/v1/participants/<int:participant_id>/diary-entries/<int:entry_id>"): Rule(
+        WRITERS,
+        scoped=True,
+        path=_entry_path,
+        body=lambda w, p: {"leg_edema": 3, "reason": "data query"},
     ),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from api.extensions import api
-from api.resources import auth, compliance, health, me, participants, sites
+from api.resources import auth, compliance, diary_entries, health, me, participants, sites
 
-API_BLUEPRINTS = (auth.blp, sites.blp, participants.blp, me.blp, compliance.blp)
+API_BLUEPRINTS = (auth.blp, sites.blp, participants.blp, me.blp, diary_entries.blp, compliance.blp)
 
 
 def register_resources(app: Flask) -> None:

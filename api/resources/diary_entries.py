@@ -1,0 +1,185 @@
+"""Diary entries: the participant's own (`/me/...`) and the site's view (`/participants/...`)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from api.access import participant_for, require_site_writer
+from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
+from api.clock import utcnow
+from api.extensions import db
+from api.models import Participant
+from api.pagination import SelectPage
+from api.schemas.diary import (
+    DiaryEntryCreateSchema,
+    DiaryEntryQuerySchema,
+    DiaryEntrySchema,
+    DiaryEntryUpdateSchema,
+    DiarySyncResponseSchema,
+    DiarySyncSchema,
+    StaffDiaryEntryCreateSchema,
+    StaffDiaryEntrySchema,
+    StaffDiaryEntryUpdateSchema,
+)
+from api.services import diary as service
+
+blp = Blueprint(
+    "diary_entries",
+    __name__,
+    url_prefix="/api/v1",
+    description="The symptom diary: submit, replay, sync, correct and amend entries",
+)
+WRITERS = ("coordinator", "admin")
+REPLAY = "A replay of a stored `client_entry_id`: the stored entry, unchanged"
+
+
+def _me() -> tuple[Principal, Participant]:
+    principal = current_principal()
+    assert principal.participant is not None
+    return principal, principal.participant
+
+
+def _writable(participant_id: int) -> tuple[Principal, Participant]:
+    principal = current_principal()
+    participant = participant_for(principal, participant_id)
+    require_site_writer(principal, participant.site_id)
+    return principal, participant
+
+
+def _answer(submission: service.Submission):  # type: ignore[no-untyped-def]
+    """201 for a new entry, 200 for a replay; the ETag is set before the commit."""
+    blp.set_etag(service.etag_data(submission.entry))
+    db.session.commit()
+    return submission.entry, 201 if submission.created else 200
+
+
+@blp.route("/me/diary-entries")
+class MyEntries(MethodView):
+    @blp.auth(PARTICIPANT)
+    @blp.arguments(DiaryEntryQuerySchema, location="query")
+    @blp.response(200, DiaryEntrySchema(many=True))
+    @blp.paginate(SelectPage)
+    def get(self, query: dict):
+        """List my entries, newest diary day first."""
+        principal, _ = _me()
+        return service.entries_of(principal.id, query.get("from_"), query.get("to"))
+
+    @blp.auth(PARTICIPANT)
+    @blp.etag
+    @blp.arguments(DiaryEntryCreateSchema)
+    @blp.response(201, DiaryEntrySchema)
+    @blp.alt_response(200, schema=DiaryEntrySchema, description=REPLAY, success=True)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body: dict):
+        """Submit the entry for a diary day (idempotent by `client_entry_id`)."""
+        principal, participant = _me()
+        return _answer(service.submit(participant, body, principal.audit_actor(), utcnow()))
+
+
+@blp.route("/me/diary-entries/sync")
+class MyEntriesSync(MethodView):
+    @blp.auth(PARTICIPANT)
+    @blp.arguments(DiarySyncSchema)
+    @blp.response(200, DiarySyncResponseSchema)
+    def post(self, body: dict):
+        """Submit up to 100 queued entries; each gets its own result and transaction."""
+        principal, participant = _me()
+        results = service.sync(participant, body["entries"], principal.audit_actor(), utcnow())
+        return {"results": results}
+
+
+@blp.route("/me/diary-entries/<int:entry_id>")
+class MyEntry(MethodView):
+    @blp.auth(PARTICIPANT)
+    @blp.etag
+    @blp.response(200, DiaryEntrySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, entry_id: int):
+        """Read one of my entries."""
+        principal, _ = _me()
+        entry = service.entry_of(principal.id, entry_id)
+        blp.set_etag(service.etag_data(entry))
+        return entry
+
+    @blp.auth(PARTICIPANT)
+    @blp.etag
+    @blp.arguments(DiaryEntryUpdateSchema)
+    @blp.response(200, DiaryEntrySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, body: dict, entry_id: int):
+        """Correct my entry while its diary day lasts (`If-Match` required)."""
+        principal, participant = _me()
+        now = utcnow()
+        entry = service.entry_of(principal.id, entry_id)
+        service.check_participant_may_amend(entry, participant, now)
+        blp.check_etag(service.etag_data(entry))
+        recorded_at = body.pop("recorded_at", None)
+        service.amend(
+            entry, participant, body, principal.audit_actor(), now, recorded_at=recorded_at
+        )
+        blp.set_etag(service.etag_data(entry))
+        db.session.commit()
+        return entry
+
+
+@blp.route("/participants/<int:participant_id>/diary-entries")
+class ParticipantEntries(MethodView):
+    @blp.auth(*ALL_STAFF)
+    @blp.arguments(DiaryEntryQuerySchema, location="query")
+    @blp.response(200, StaffDiaryEntrySchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate(SelectPage)
+    def get(self, query: dict, participant_id: int):
+        """List a participant's entries with every version, newest diary day first."""
+        participant = participant_for(current_principal(), participant_id)
+        return service.entries_of(
+            participant.id, query.get("from_"), query.get("to"), with_versions=True
+        )
+
+    @blp.auth(*WRITERS)
+    @blp.etag
+    @blp.arguments(StaffDiaryEntryCreateSchema)
+    @blp.response(201, StaffDiaryEntrySchema)
+    @blp.alt_response(200, schema=StaffDiaryEntrySchema, description=REPLAY, success=True)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body: dict, participant_id: int):
+        """Enter a day on the participant's behalf (any day since enrolment), with a reason."""
+        principal, participant = _writable(participant_id)
+        reason = body.pop("reason")
+        submission = service.submit(
+            participant, body, principal.audit_actor(), utcnow(), reason=reason
+        )
+        return _answer(submission)
+
+
+@blp.route("/participants/<int:participant_id>/diary-entries/<int:entry_id>")
+class ParticipantEntry(MethodView):
+    @blp.auth(*ALL_STAFF)
+    @blp.etag
+    @blp.response(200, StaffDiaryEntrySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, participant_id: int, entry_id: int):
+        """Read one entry of a participant with every version."""
+        participant = participant_for(current_principal(), participant_id)
+        entry = service.entry_of(participant.id, entry_id, with_versions=True)
+        blp.set_etag(service.etag_data(entry))
+        return entry
+
+    @blp.auth(*WRITERS)
+    @blp.etag
+    @blp.arguments(StaffDiaryEntryUpdateSchema)
+    @blp.response(200, StaffDiaryEntrySchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, body: dict, participant_id: int, entry_id: int):
+        """Amend an entry at any time (a data-change request), with a reason."""
+        principal, participant = _writable(participant_id)
+        entry = service.entry_of(participant.id, entry_id, with_versions=True)
+        blp.check_etag(service.etag_data(entry))
+        reason = body.pop("reason")
+        service.amend(entry, participant, body, principal.audit_actor(), utcnow(), reason=reason)
+        blp.set_etag(service.etag_data(entry))
+        db.session.commit()
+        return entry
