@@ -44,4 +44,7 @@ def _describe(exc: DomainError) -> str:
 
 
 def register_cli(app: Flask) -> None:
+    from notifications.cli import notifications_cli
+
     app.cli.add_command(staff_cli)
+    app.cli.add_command(notifications_cli)

@@ -242,11 +242,11 @@ def _insert_ignoring_duplicates(rows: list[dict]) -> int:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Reminder).on_conflict_do_nothing(
+    stmt = insert(Reminder.__table__).on_conflict_do_nothing(
         index_elements=["participant_id", "kind", "target", "offset_days"]
     )
     result = db.session.execute(stmt, rows)
-    return result.rowcount if result.rowcount and result.rowcount > 0 else len(rows)
+    return result.rowcount if result.rowcount >= 0 else len(rows)
 
 
 def _row(reminder: PlannedReminder, now: datetime) -> dict:
@@ -266,9 +266,11 @@ def _row(reminder: PlannedReminder, now: datetime) -> dict:
     }
 
 
+_REMINDERS = Reminder.__table__
+# Core (not ORM) statements: executed with a list of parameter sets (executemany).
 _MOVE = (
-    update(Reminder)
-    .where(Reminder.id == bindparam("rid"), Reminder.status.in_(("planned", "cancelled")))
+    update(_REMINDERS)
+    .where(_REMINDERS.c.id == bindparam("rid"), _REMINDERS.c.status.in_(("planned", "cancelled")))
     .values(
         status="planned",
         due_at=bindparam("due"),
@@ -276,7 +278,6 @@ _MOVE = (
         last_error=None,
         updated_at=bindparam("now"),
     )
-    .execution_options(synchronize_session=False)
 )
 
 

@@ -5,9 +5,30 @@ from __future__ import annotations
 from flask import Flask
 
 from api.extensions import api
-from api.resources import auth, compliance, diary_entries, health, me, participants, sites
+from api.resources import (
+    auth,
+    compliance,
+    devices,
+    diary_entries,
+    health,
+    me,
+    notifications,
+    participants,
+    reminders,
+    sites,
+)
 
-API_BLUEPRINTS = (auth.blp, sites.blp, participants.blp, me.blp, diary_entries.blp, compliance.blp)
+API_BLUEPRINTS = (
+    auth.blp,
+    sites.blp,
+    participants.blp,
+    me.blp,
+    diary_entries.blp,
+    compliance.blp,
+    devices.blp,
+    notifications.blp,
+    reminders.blp,
+)
 
 
 def register_resources(app: Flask) -> None:

@@ -1,0 +1,410 @@
+"""The reminder worker: plan, claim due reminders, send, record; and the compliance check.
+
+Claiming is a lease. One statement marks a batch of due rows ``sending`` with this
+worker's name and a lease expiry and commits; on PostgreSQL its inner ``SELECT … FOR
+UPDATE SKIP LOCKED`` lets several workers, on one machine or many, take disjoint rows.
+Results are written only while the lease is still this worker's (``lease_owner`` is
+checked in the ``UPDATE``). A worker that dies mid-batch leaves its rows ``sending``; when
+their lease runs out another worker claims them again. Delivery is therefore at least
+once: a crash can repeat only the messages that were in flight at that moment (sent to FCM
+but not yet recorded), and the collapse key equal to the reminder id makes the phone show
+such a repeat once. SQLite runs one worker (it has no row locks to skip).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from time import monotonic
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+
+from api.clock import utcnow
+from api.extensions import db
+from api.models import Device, Participant, Reminder, ReminderDelivery, ScheduleEvent
+from notifications import planning
+from notifications.sender import Outcome, Outgoing, Sender, sender_from_config
+from notifications.texts import render
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    participant_id: int
+    kind: str
+    target_date: Any
+    schedule_event_id: int | None
+    expires_at: datetime
+    attempts: int
+
+
+@dataclass
+class PassResult:
+    plan: planning.PlanResult | None = None
+    outcomes: Counter = field(default_factory=Counter)
+    alerts: int = 0
+
+    def describe(self) -> str:
+        parts = [self.plan.describe()] if self.plan else []
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.outcomes.items()))
+        parts.append(f"dispatched: {counts or 'nothing due'}")
+        parts.append(f"{self.alerts} missed-diary alerts")
+        return "; ".join(parts)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+# --- claiming -------------------------------------------------------------------------------
+
+
+def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """Lease up to `limit` due reminders to `worker_id` (the caller commits at once)."""
+    due = or_(
+        and_(
+            Reminder.status == "planned",
+            Reminder.due_at <= now,
+            or_(Reminder.next_attempt_at.is_(None), Reminder.next_attempt_at <= now),
+        ),
+        and_(Reminder.status == "sending", Reminder.lease_expires_at < now),
+    )
+    candidates = (
+        select(Reminder.id)
+        .where(due, Reminder.expires_at > now, planning.still_wanted())
+        .order_by(Reminder.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Reminder)
+    )
+    rows = db.session.execute(
+        update(Reminder)
+        .where(Reminder.id.in_(candidates.scalar_subquery()))
+        .values(
+            status="sending",
+            lease_owner=worker_id,
+            lease_expires_at=now + lease,
+            attempts=Reminder.attempts + 1,
+            updated_at=now,
+        )
+        .returning(
+            Reminder.id,
+            Reminder.participant_id,
+            Reminder.kind,
+            Reminder.target_date,
+            Reminder.schedule_event_id,
+            Reminder.expires_at,
+            Reminder.attempts,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    return [Claimed(*row) for row in rows]
+
+
+# --- building messages ----------------------------------------------------------------------
+
+
+def build_messages(claimed: list[Claimed], now: datetime) -> tuple[list[Outgoing], set[int]]:
+    """One message per active device of each reminder; and the reminders with no device."""
+    participant_ids = {c.participant_id for c in claimed}
+    people = {
+        row.id: row
+        for row in db.session.execute(
+            select(Participant.id, Participant.locale, Participant.timezone).where(
+                Participant.id.in_(participant_ids)
+            )
+        )
+    }
+    event_ids = {c.schedule_event_id for c in claimed if c.schedule_event_id}
+    event_kinds = dict(
+        db.session.execute(
+            select(ScheduleEvent.id, ScheduleEvent.kind).where(ScheduleEvent.id.in_(event_ids))
+        ).all()
+    )
+    devices: dict[int, list[Any]] = defaultdict(list)
+    for row in db.session.execute(
+        select(Device.id, Device.participant_id, Device.token, Device.platform)
+        .where(Device.participant_id.in_(participant_ids), Device.active.is_(True))
+        .order_by(Device.id)
+    ):
+        devices[row.participant_id].append(row)
+    messages, no_device = [], set()
+    for c in claimed:
+        person = people[c.participant_id]
+        if not devices[c.participant_id]:
+            no_device.add(c.id)
+            continue
+        subject = "diary" if c.kind == "diary" else event_kinds.get(c.schedule_event_id, c.kind)
+        today = now.astimezone(ZoneInfo(person.timezone)).date()
+        title, body = render(subject, c.target_date, today, person.locale)
+        for device in devices[c.participant_id]:
+            messages.append(
+                Outgoing(
+                    reminder_id=c.id,
+                    device_id=device.id,
+                    token=device.token,
+                    platform=device.platform,
+                    kind=c.kind,
+                    locale=person.locale,
+                    title=title,
+                    body=body,
+                    target_date=c.target_date.isoformat(),
+                    expires_at=c.expires_at,
+                )
+            )
+    return messages, no_device
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+def backoff(attempts: int, base: float, cap: float, retry_after: float | None) -> float:
+    """Exponential back-off (base · 2^(attempts-1), capped), never sooner than Retry-After."""
+    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    return max(delay, retry_after or 0.0)
+
+
+def _describe(outcome: Outcome) -> str:
+    return f"{outcome.error_code}: {outcome.error}" if outcome.error else str(outcome.error_code)
+
+
+def decide(
+    reminder: Claimed, outcomes: list[Outcome], now: datetime, base: float, cap: float
+) -> dict[str, Any]:
+    """The reminder's next state from its messages' outcomes."""
+    if any(o.ok for o in outcomes):
+        return {"status": "sent", "sent_at": now, "last_error": None, "next_attempt_at": None}
+    transient = [o for o in outcomes if o.transient]
+    if transient:
+        retry_after = max((o.retry_after or 0.0) for o in transient)
+        delay = backoff(reminder.attempts, base, cap, retry_after)
+        next_at = now + timedelta(seconds=delay)
+        error = _describe(transient[0])
+        if next_at >= reminder.expires_at:
+            return {"status": "expired", "last_error": error, "next_attempt_at": None}
+        return {"status": "planned", "last_error": error, "next_attempt_at": next_at}
+    permanent = [o for o in outcomes if not o.deactivates_token]
+    if permanent:
+        return {"status": "failed", "last_error": _describe(permanent[0]), "next_attempt_at": None}
+    return {
+        "status": "undeliverable",
+        "last_error": "every device token was rejected: " + _describe(outcomes[0]),
+        "next_attempt_at": None,
+    }
+
+
+_REMINDERS = Reminder.__table__
+# A Core statement, executed with one parameter set per reminder (executemany).
+_FINISH = (
+    update(_REMINDERS)
+    .where(
+        _REMINDERS.c.id == bindparam("rid"),
+        _REMINDERS.c.lease_owner == bindparam("owner"),
+        _REMINDERS.c.status == "sending",
+    )
+    .values(
+        status=bindparam("new_status"),
+        sent_at=bindparam("sent"),
+        last_error=bindparam("error"),
+        next_attempt_at=bindparam("next_at"),
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def record(
+    worker_id: str,
+    claimed: list[Claimed],
+    messages: list[Outgoing],
+    outcomes: list[Outcome],
+    no_device: set[int],
+    now: datetime,
+    retry_base: float,
+    retry_cap: float,
+) -> Counter:
+    """Store every message's result and each reminder's new state, in one transaction.
+
+    A reminder whose lease was taken over meanwhile is left to its new owner; its
+    deliveries are still recorded, as facts.
+    """
+    by_reminder: dict[int, list[Outcome]] = defaultdict(list)
+    deliveries = []
+    dead_tokens: dict[int, str] = {}
+    attempts = {c.id: c.attempts for c in claimed}
+    for message, outcome in zip(messages, outcomes, strict=True):
+        by_reminder[message.reminder_id].append(outcome)
+        deliveries.append(
+            {
+                "reminder_id": message.reminder_id,
+                "device_id": message.device_id,
+                "attempt": attempts[message.reminder_id],
+                "at": now,
+                "message_id": outcome.message_id,
+                "error_code": outcome.error_code,
+                "error": outcome.error,
+            }
+        )
+        if outcome.deactivates_token:
+            dead_tokens[message.device_id] = str(outcome.error_code)
+    if deliveries:
+        db.session.execute(insert(ReminderDelivery.__table__), deliveries)
+    for device_id, reason in dead_tokens.items():
+        db.session.execute(
+            update(Device)
+            .where(Device.id == device_id, Device.active.is_(True))
+            .values(active=False, deactivated_at=now, deactivated_reason=reason, updated_at=now)
+        )
+    counts: Counter = Counter()
+    finishes = []
+    for reminder in claimed:
+        if reminder.id in no_device:
+            state = {
+                "status": "undeliverable",
+                "last_error": "no active device",
+                "next_attempt_at": None,
+            }
+        else:
+            state = decide(reminder, by_reminder[reminder.id], now, retry_base, retry_cap)
+        counts["retrying" if state["status"] == "planned" else state["status"]] += 1
+        finishes.append(
+            {
+                "rid": reminder.id,
+                "owner": worker_id,
+                "new_status": state["status"],
+                "sent": state.get("sent_at"),
+                "error": state["last_error"],
+                "next_at": state["next_attempt_at"],
+                "now": now,
+            }
+        )
+    if finishes:
+        result = db.session.execute(_FINISH, finishes)
+        lost = len(finishes) - (result.rowcount if result.rowcount >= 0 else len(finishes))
+        if lost > 0:
+            counts["lease_lost"] += lost
+    db.session.commit()
+    return counts
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+class Worker:
+    """One reminder worker process (`flask --app wsgi notifications run`)."""
+
+    def __init__(
+        self,
+        app: Flask,
+        sender: Sender | None = None,
+        worker_id: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.app = app
+        self.sender = sender or sender_from_config(app.config)
+        self.id = worker_id or default_worker_id()
+        self.clock = clock or utcnow
+        self.stopping = threading.Event()
+        self._planned_at: float | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.app.config
+
+    def stop(self, *_args: object) -> None:
+        """Finish the batch in hand, record it, and leave (SIGTERM, SIGINT)."""
+        if not self.stopping.is_set():
+            log.info("worker %s stopping after the current batch", self.id)
+        self.stopping.set()
+
+    def run_pass(self, *, full_plan: bool = True) -> PassResult:
+        """Plan (or only expire and cancel), dispatch everything due, check missed diaries."""
+        with self.app.app_context():
+            result = PassResult()
+            now = self.clock()
+            result.plan = planning.plan(now) if full_plan else planning.tidy(now)
+            if full_plan:
+                self._planned_at = monotonic()
+            result.outcomes = self.dispatch()
+            result.alerts = self.check_alerts()
+            db.session.remove()
+            return result
+
+    def dispatch(self) -> Counter:
+        totals: Counter = Counter()
+        batch = int(self.config["FCM_BATCH_SIZE"])
+        lease = timedelta(seconds=int(self.config["REMINDER_LEASE_SECONDS"]))
+        while not self.stopping.is_set():
+            claimed = claim(self.id, self.clock(), batch, lease)
+            db.session.commit()
+            if not claimed:
+                break
+            totals.update(self.deliver(claimed))
+        return totals
+
+    def deliver(self, claimed: list[Claimed]) -> Counter:
+        now = self.clock()
+        messages, no_device = build_messages(claimed, now)
+        db.session.commit()  # end the read transaction before the network wait
+        outcomes = self.sender.send(messages, now) if messages else []
+        counts = record(
+            self.id,
+            claimed,
+            messages,
+            outcomes,
+            no_device,
+            self.clock(),
+            float(self.config["REMINDER_RETRY_BASE_SECONDS"]),
+            float(self.config["REMINDER_RETRY_MAX_SECONDS"]),
+        )
+        log.info(
+            "worker %s: %d reminders, %d messages: %s",
+            self.id,
+            len(claimed),
+            len(messages),
+            ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+        )
+        return counts
+
+    def check_alerts(self) -> int:
+        from api.services.alerts import check_missed_diaries
+
+        raised = check_missed_diaries(self.clock())
+        db.session.commit()
+        return raised
+
+    def run(self, interval: float | None = None) -> None:
+        """Loop until stopped: a full plan every REMINDER_PLAN_INTERVAL_SECONDS."""
+        interval = float(interval or self.config["WORKER_INTERVAL_SECONDS"])
+        plan_every = float(self.config["REMINDER_PLAN_INTERVAL_SECONDS"])
+        log.info("reminder worker %s started (%s)", self.id, self._mode())
+        while not self.stopping.is_set():
+            due = self._planned_at is None or monotonic() - self._planned_at >= plan_every
+            try:
+                result = self.run_pass(full_plan=due)
+                log.info("worker %s pass: %s", self.id, result.describe())
+            except Exception:
+                log.exception("worker %s: pass failed; retrying after the interval", self.id)
+                with self.app.app_context():
+                    db.session.remove()
+            self.stopping.wait(interval)
+        log.info("reminder worker %s stopped", self.id)
+
+    def _mode(self) -> str:
+        if self.sender.dry_run:
+            return "no FCM credentials: logging what would be sent"
+        return "sending through FCM"
