@@ -354,7 +354,14 @@ def sync(
     """
     results = []
     for index, item in enumerate(items):
-        result: dict[str, Any] = {"index": index, "client_entry_id": _raw_key(item)}
+        result: dict[str, Any] = {
+            "index": index,
+            "client_entry_id": _raw_key(item),
+            "entry": None,
+            "error": None,
+            "errors": None,
+            "existing_entry_id": None,
+        }
         try:
             if not isinstance(item, dict):
                 raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
