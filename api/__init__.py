@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter
 
 from api.config import check_production_safety, from_environment
 from api.extensions import api, db, limiter, migrate
@@ -22,6 +24,16 @@ OPENAPI_SETTINGS = {
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
 }
+
+
+MAX_ID = 2**31 - 1  # PostgreSQL `integer`
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` path ids from 1 to 2**31-1: anything else is a 404, never a database overflow."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # type: ignore[no-untyped-def]
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -42,11 +54,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     else:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
+    app.url_map.converters["int"] = IdConverter
     db.init_app(app)
     _configure_sqlite(app)
+    from api.chain import install_chain_events
+
+    install_chain_events()
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     limiter.init_app(app)
     api.init_app(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -22,6 +22,18 @@ class DiaryApi(Api):
     def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
         return handle_http_exception(error)
 
+    def _register_pagination_header(self) -> None:
+        """Document X-Pagination as what it is on the wire: a JSON text, not an object."""
+        self.spec.components.header(
+            "PAGINATION",
+            {
+                "description": "Pagination metadata as JSON: total, total_pages, first_page, "
+                "last_page, page, previous_page, next_page",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()

@@ -252,8 +252,10 @@ def test_participant_token_is_refused_on_staff_routes(factory):
     assert phone.get("/api/v1/sites").status_code == 403
 
 
-def test_empty_patch_is_refused(factory):
+def test_empty_patch_changes_nothing(factory):
     participant = factory.participant()
     coordinator = factory.staff()
     response = factory.as_(coordinator).patch(f"{URL}/{participant.id}", json={})
-    assert response.status_code == 422
+    assert response.status_code == 200
+    assert response.json["locale"] == participant.locale
+    assert count(factory, AuditEvent, AuditEvent.action == "participant.updated") == 0

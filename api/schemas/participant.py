@@ -1,7 +1,6 @@
 """Participants, as staff and as the participant see them."""
 
-from marshmallow import fields, validate, validates_schema
-from marshmallow.exceptions import ValidationError
+from marshmallow import fields, validate
 
 from api.models.participant import ARMS, PARTICIPANT_STATUSES
 from api.schemas.base import (
@@ -54,11 +53,6 @@ class ParticipantUpdateSchema(BaseSchema):
     reminder_time = time_of_day_field()
     diary_reminder_time = time_of_day_field()
 
-    @validates_schema
-    def _not_empty(self, data: dict, **_kwargs: object) -> None:
-        if not data:
-            raise ValidationError("Give at least one field to change.", "_schema")
-
 
 class ParticipantQuerySchema(BaseSchema):
     site = fields.String()
@@ -92,8 +86,3 @@ class MeUpdateSchema(BaseSchema):
     locale = locale_field()
     reminder_time = time_of_day_field()
     diary_reminder_time = time_of_day_field()
-
-    @validates_schema
-    def _not_empty(self, data: dict, **_kwargs: object) -> None:
-        if not data:
-            raise ValidationError("Give at least one field to change.", "_schema")
