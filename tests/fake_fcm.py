@@ -1,0 +1,256 @@
+"""A fake FCM v1 server on 127.0.0.1: the OAuth2 token exchange and ``messages:send``.
+
+The real firebase-admin SDK talks to it (the service account's ``token_uri`` and
+``FCM_ENDPOINT`` point here). Each registration token can be given a script of answers
+(`script`); answers follow FCM v1, with ``google.rpc`` error bodies carrying
+``type.googleapis.com/google.firebase.fcm.v1.FcmError`` details and ``Retry-After`` on 429.
+Every message received is recorded.
+
+Run it on its own (benchmarks, manual tries): ``python -m tests.fake_fcm --port 18201``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+PROJECT = "fake-project"
+FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+# behaviour → (HTTP status, google.rpc status, message)
+ERRORS = {
+    "UNREGISTERED": (404, "NOT_FOUND", "Requested entity was not found."),
+    "SENDER_ID_MISMATCH": (403, "PERMISSION_DENIED", "SenderId mismatch"),
+    "QUOTA_EXCEEDED": (429, "RESOURCE_EXHAUSTED", "Quota exceeded for sending messages."),
+    "UNAVAILABLE": (503, "UNAVAILABLE", "The service is currently unavailable."),
+    "INTERNAL": (500, "INTERNAL", "Internal error encountered."),
+    "INVALID_ARGUMENT": (
+        400,
+        "INVALID_ARGUMENT",
+        "The registration token is not a valid FCM registration token",
+    ),
+}
+
+
+@dataclass
+class Received:
+    token: str
+    reminder_id: str | None
+    kind: str | None
+    answer: str
+    message: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeFcmState:
+    retry_after: str = "7"
+    delay: float = 0.0  # seconds to wait before answering each message
+    record_bodies: bool = True
+    scripts: dict[str, list[str]] = field(default_factory=dict)
+    received: list[Received] = field(default_factory=list)
+    token_exchanges: int = 0
+    counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    issued_tokens: set[str] = field(default_factory=set)
+    public_key: Any = None
+
+    def answer_for(self, token: str) -> str:
+        """The next scripted answer for `token` (the last one repeats); ``ok`` by default."""
+        with self.lock:
+            script = self.scripts.get(token)
+            if not script:
+                return "ok"
+            return script.pop(0) if len(script) > 1 else script[0]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *_args: Any) -> None:  # quiet
+        pass
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        raw = self._body()
+        if self.path == "/token":
+            self._token(state, raw)
+        elif self.path.startswith("/v1/projects/") and self.path.endswith("/messages:send"):
+            self._message(state, raw)
+        else:
+            self._send(
+                404, {"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}}
+            )
+
+    def _token(self, state: FakeFcmState, raw: bytes) -> None:
+        form = parse_qs(raw.decode())
+        assertion = (form.get("assertion") or [""])[0]
+        try:
+            # The SDK signs a JWT with the service account's key; check it like Google would.
+            jwt.decode(
+                assertion, state.public_key, algorithms=["RS256"], options={"verify_aud": False}
+            )
+        except jwt.PyJWTError as exc:
+            self._send(400, {"error": "invalid_grant", "error_description": str(exc)})
+            return
+        with state.lock:
+            state.token_exchanges += 1
+            access = f"fake-access-{state.token_exchanges}"
+            state.issued_tokens.add(access)
+        self._send(200, {"access_token": access, "expires_in": 3600, "token_type": "Bearer"})
+
+    def _message(self, state: FakeFcmState, raw: bytes) -> None:
+        bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer not in state.issued_tokens:
+            self._send(
+                401, _error_body(401, "UNAUTHENTICATED", "Request had invalid credentials.", None)
+            )
+            return
+        message = json.loads(raw)["message"]
+        token = message.get("token", "")
+        answer = state.answer_for(token)
+        if state.delay:
+            time.sleep(state.delay)
+        data = message.get("data") or {}
+        with state.lock:
+            state.received.append(
+                Received(
+                    token,
+                    data.get("reminder_id"),
+                    data.get("kind"),
+                    answer,
+                    message if state.record_bodies else {},
+                    time.monotonic(),
+                )
+            )
+            number = next(state.counter)
+        if answer == "ok":
+            self._send(200, {"name": f"projects/{PROJECT}/messages/{number}"})
+            return
+        if answer == "slow":
+            time.sleep(5)
+            self._send(200, {"name": f"projects/{PROJECT}/messages/{number}"})
+            return
+        status, rpc_status, text = ERRORS[answer]
+        headers = {"Retry-After": state.retry_after} if status == 429 else None
+        self._send(status, _error_body(status, rpc_status, text, answer), headers)
+
+
+def _error_body(status: int, rpc_status: str, message: str, fcm_code: str | None) -> dict:
+    error: dict[str, Any] = {"code": status, "message": message, "status": rpc_status}
+    if fcm_code:
+        error["details"] = [{"@type": FCM_ERROR_TYPE, "errorCode": fcm_code}]
+    return {"error": error}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    state: FakeFcmState
+
+
+class FakeFcm:
+    """The server and a service-account file whose token_uri points at it."""
+
+    def __init__(self, port: int = 0, directory: Path | None = None) -> None:
+        self.state = FakeFcmState()
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.state.public_key = self._key.public_key()
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.state = self.state
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._directory = directory
+
+    def start(self) -> FakeFcm:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeFcm:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def script(self, token: str, *answers: str) -> None:
+        with self.state.lock:
+            self.state.scripts[token] = list(answers)
+
+    def write_service_account(self, path: Path) -> Path:
+        """A throwaway service account (fresh RSA key) whose token exchange comes here."""
+        pem = self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": "fake-key-1",
+                    "private_key": pem,
+                    "client_email": f"sender@{PROJECT}.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": f"{self.url}/token",
+                }
+            )
+        )
+        return path
+
+    @property
+    def received(self) -> list[Received]:
+        with self.state.lock:
+            return list(self.state.received)
+
+    def delivered(self) -> Counter:
+        """How many messages were accepted, per reminder id."""
+        return Counter(
+            int(r.reminder_id) for r in self.received if r.answer == "ok" and r.reminder_id
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--service-account", type=Path, required=True)
+    args = parser.parse_args()
+    fake = FakeFcm(args.port)
+    fake.state.record_bodies = False
+    fake.write_service_account(args.service_account)
+    print(f"fake FCM at {fake.url}; service account {args.service_account}", flush=True)
+    fake.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
