@@ -270,7 +270,10 @@ _REMINDERS = Reminder.__table__
 # Core (not ORM) statements: executed with a list of parameter sets (executemany).
 _MOVE = (
     update(_REMINDERS)
-    .where(_REMINDERS.c.id == bindparam("rid"), _REMINDERS.c.status.in_(("planned", "cancelled")))
+    .where(
+        _REMINDERS.c.id == bindparam("rid"),
+        or_(_REMINDERS.c.status == "planned", _REMINDERS.c.status == "cancelled"),
+    )
     .values(
         status="planned",
         due_at=bindparam("due"),
