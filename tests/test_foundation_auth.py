@@ -265,15 +265,22 @@ def test_failed_login_counts_live_in_redis_when_configured(app, tmp_path, databa
         "RATELIMIT_STORAGE_URI": redis_url,
     }
     body = {"email": f"shared-{uuid.uuid4().hex}@example.org", "password": "wrong"}
+    # A client address of its own, so runs sharing this Redis never add up.
+    rand = uuid.uuid4().int
+    client_env = {"REMOTE_ADDR": f"127.{rand % 250}.{rand // 250 % 250}.{rand // 62500 % 250}"}
+
+    def attempt(app) -> int:
+        return app.test_client().post(LOGIN, json=body, environ_base=client_env).status_code
+
     try:
         first = create_app(config)
         for _ in range(5):
-            assert first.test_client().post(LOGIN, json=body).status_code == 401
+            assert attempt(first) == 401
         second = create_app(config)
-        assert second.test_client().post(LOGIN, json=body).status_code == 429
+        assert attempt(second) == 429
         # The in-memory default forgets: a new process would start from zero.
         third = create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
-        assert third.test_client().post(LOGIN, json=body).status_code == 401
+        assert attempt(third) == 401
     finally:
         # The limiter is process-wide: put the in-memory storage back for other tests.
         create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
