@@ -44,7 +44,9 @@ def _describe(exc: DomainError) -> str:
 
 
 def register_cli(app: Flask) -> None:
+    from api.audit_cli import audit_cli
     from notifications.cli import notifications_cli
 
     app.cli.add_command(staff_cli)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(notifications_cli)

@@ -1,6 +1,6 @@
 """The data model: importing this package registers every table on `Base.metadata`."""
 
-from api.models.audit import AuditEvent
+from api.models.audit import AuditEvent, ChainHead
 from api.models.auth import ActivationCode, RefreshToken
 from api.models.base import Base, UTCDateTime
 from api.models.diary import DiaryEntry, DiaryEntryVersion, ExcusedDay
@@ -17,6 +17,7 @@ __all__ = [
     "Alert",
     "AuditEvent",
     "Base",
+    "ChainHead",
     "Device",
     "DiaryEntry",
     "DiaryEntryVersion",

@@ -60,7 +60,10 @@ class DiaryEntryVersion(Base):
     """An immutable snapshot of an entry: version 1 is the original submission."""
 
     __tablename__ = "diary_entry_versions"
-    __table_args__ = (UniqueConstraint("entry_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("entry_id", "version"),
+        UniqueConstraint("chain_key", "seq"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("diary_entries.id"))
@@ -80,7 +83,9 @@ class DiaryEntryVersion(Base):
     actor_id: Mapped[int] = mapped_column()
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
-    # Tamper evidence, as in the audit trail.
+    # Tamper evidence, as in the audit trail (one chain per participant, shared with it).
+    chain_key: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column()
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
 

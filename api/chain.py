@@ -1,0 +1,453 @@
+"""Tamper evidence: the audit trail and the diary versions are append-only hash chains.
+
+Every new `AuditEvent` and `DiaryEntryVersion` is linked when the session flushes it, so
+each writer is covered without calling anything: the row gets its chain's key, the next
+sequence number, the previous link's hash and its own hash, a SHA-256 over a canonical
+JSON of its content, the chain key, the sequence number and that previous hash.
+
+Chains are partitioned so concurrent writers do not queue on one head: one chain per
+participant (their audit rows and diary versions interleaved, in one order), and one
+per entity type for audit rows concerning no participant (``type:staff``, …). The head
+of each chain is a `ChainHead` row, locked (``SELECT … FOR UPDATE``) the first time a
+transaction writes to that chain and updated once per flush; writers of one participant
+take turns, other participants never wait. On SQLite the whole write is serialised
+anyway (``BEGIN IMMEDIATE``).
+
+Rows of these tables are never updated or deleted: the ORM refuses it here, and on
+PostgreSQL a trigger (migration 0003) refuses it in the database too. `verify_chains`
+walks every chain and reports the first broken link of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import current_app, has_app_context
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction, object_session
+
+from api.models import AuditEvent, ChainHead, DiaryEntryVersion
+
+GENESIS_HASH = "0" * 64
+HASH_VERSION = 1
+CHAIN_FIELDS = ("id", "chain_key", "seq", "prev_hash", "row_hash")
+
+# The content each row's hash covers, per table. Named, not derived from the model, so a
+# column added later does not silently change the hash of rows written before it.
+HASHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "audit_events": (
+        "at",
+        "actor_type",
+        "actor_id",
+        "action",
+        "entity_type",
+        "entity_id",
+        "participant_id",
+        "before",
+        "after",
+        "reason",
+    ),
+    "diary_entry_versions": (
+        "entry_id",
+        "participant_id",
+        "version",
+        "diary_date",
+        "abdominal_distension",
+        "decreased_appetite",
+        "debilitation",
+        "leg_edema",
+        "discomfort_grade",
+        "note",
+        "recorded_at",
+        "recorded_offset_minutes",
+        "source",
+        "actor_type",
+        "actor_id",
+        "at",
+        "reason",
+    ),
+}
+CHAINED_MODELS: tuple[type, ...] = (AuditEvent, DiaryEntryVersion)
+CHAINED_TABLES: tuple[Table, ...] = tuple(m.__table__ for m in CHAINED_MODELS)  # type: ignore[attr-defined]
+HEADS: Table = ChainHead.__table__  # type: ignore[assignment]
+
+_HEADS_KEY = "chain_heads"  # Session.info: {chain_key: (seq, head_hash)} locked in this txn
+_DIRTY_KEY = "chain_heads_dirty"  # Session.info: chain keys advanced in the current flush
+
+
+class AppendOnlyError(RuntimeError):
+    """An audit row or a diary version was about to be changed or deleted."""
+
+
+# --- hashing ---------------------------------------------------------------------------
+
+
+def chain_key_for(row: Any) -> str:
+    """The chain a new row joins: its participant's, else its entity type's."""
+    participant_id = getattr(row, "participant_id", None)
+    if participant_id is not None:
+        return f"participant:{participant_id}"
+    return f"type:{row.entity_type}"[:64]
+
+
+def _canonical(value: Any, column_type: Any = None) -> Any:
+    """One JSON form for a value, whether it comes from Python or back from the database."""
+    if value is None:
+        return None
+    if isinstance(column_type, DateTime) or isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(column_type, Date) or isinstance(value, date):
+        return value.isoformat()
+    if isinstance(column_type, Boolean) or isinstance(value, bool):
+        return bool(value)
+    if isinstance(column_type, Integer):
+        return int(value)
+    if isinstance(column_type, String | Text):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _column_type(table: Table, name: str) -> Any:
+    column_type = table.c[name].type
+    # UTCDateTime and friends: compare by what they store.
+    return getattr(column_type, "impl_instance", column_type)
+
+
+def row_hash(
+    table: Table, chain_key: str, seq: int, prev_hash: str, content: dict[str, Any]
+) -> str:
+    """SHA-256 of the canonical JSON of a row's content and its place in the chain."""
+    payload = {
+        "v": HASH_VERSION,
+        "table": table.name,
+        "chain": chain_key,
+        "seq": seq,
+        "prev": prev_hash,
+        "row": {
+            name: _canonical(content.get(name), _column_type(table, name))
+            for name in HASHED_FIELDS[table.name]
+        },
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --- linking new rows --------------------------------------------------------------------
+
+
+def chain_enabled() -> bool:
+    """On unless the app says ``AUDIT_CHAIN=False`` (only a benchmark's baseline does)."""
+    if has_app_context():
+        return bool(current_app.config.get("AUDIT_CHAIN", True))
+    return True
+
+
+def _heads(session: Session) -> dict[str, tuple[int, str]]:
+    return session.info.setdefault(_HEADS_KEY, {})
+
+
+def _lock_heads(session: Session, connection: Connection, keys: list[str]) -> None:
+    """Lock and read the heads of `keys` (sorted, so two writers never deadlock)."""
+    heads = _heads(session)
+    missing = sorted(k for k in set(keys) if k not in heads)
+    if not missing:
+        return
+    found = _select_heads(connection, missing)
+    new = [k for k in missing if k not in found]
+    if new:
+        # A chain's first row: create its head. Two writers racing to create the same
+        # head both succeed here (the loser's insert does nothing) and then queue on it.
+        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert(HEADS).on_conflict_do_nothing(index_elements=["chain_key"]),
+            [{"chain_key": k, "seq": 0, "head_hash": GENESIS_HASH} for k in new],
+        )
+        found.update(_select_heads(connection, new))
+    heads.update(found)
+
+
+def _select_heads(connection: Connection, keys: list[str]) -> dict[str, tuple[int, str]]:
+    rows = connection.execute(
+        select(HEADS.c.chain_key, HEADS.c.seq, HEADS.c.head_hash)
+        .where(HEADS.c.chain_key.in_(keys))
+        .order_by(HEADS.c.chain_key)
+        .with_for_update()
+    )
+    return {key: (seq, head) for key, seq, head in rows}
+
+
+def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
+    """Lock every chain this flush will extend, in one sorted batch."""
+    if not chain_enabled():
+        return
+    keys = [chain_key_for(obj) for obj in session.new if isinstance(obj, CHAINED_MODELS)]
+    if keys:
+        _lock_heads(session, session.connection(), keys)
+
+
+def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    """Give a row about to be inserted its place in the chain and its hash."""
+    session = object_session(target)
+    if session is None or not chain_enabled():
+        return
+    key = chain_key_for(target)
+    heads = _heads(session)
+    if key not in heads:  # added during the flush, after before_flush looked
+        _lock_heads(session, connection, [key])
+    seq, prev = heads[key]
+    table: Table = mapper.local_table  # type: ignore[assignment]
+    content = {name: getattr(target, name) for name in HASHED_FIELDS[table.name]}
+    target.chain_key, target.seq, target.prev_hash = key, seq + 1, prev
+    target.row_hash = row_hash(table, key, seq + 1, prev, content)
+    heads[key] = (seq + 1, target.row_hash)
+    session.info.setdefault(_DIRTY_KEY, set()).add(key)
+
+
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    """Move the heads this flush advanced: one UPDATE per chain (sent as one batch)."""
+    dirty = session.info.pop(_DIRTY_KEY, None)
+    if not dirty:
+        return
+    heads = _heads(session)
+    session.connection().execute(
+        update(HEADS)
+        .where(HEADS.c.chain_key == bindparam("k"))
+        .values(seq=bindparam("s"), head_hash=bindparam("h")),
+        [{"k": k, "s": heads[k][0], "h": heads[k][1]} for k in sorted(dirty)],
+    )
+
+
+def _forget_heads(session: Session, *_args: Any) -> None:
+    """After any rollback (a savepoint's too) the locked heads may be stale: re-read them."""
+    session.info.pop(_HEADS_KEY, None)
+    session.info.pop(_DIRTY_KEY, None)
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the real transaction: its locks are gone
+        _forget_heads(session)
+
+
+# --- append-only ---------------------------------------------------------------------------
+
+
+def _refuse_update(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+    session = object_session(target)
+    if session is not None and not session.is_modified(target, include_collections=False):
+        return
+    raise AppendOnlyError(f"{type(target).__name__} rows are append-only; changes are refused.")
+
+
+def _refuse_delete(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+    raise AppendOnlyError(f"{type(target).__name__} rows are append-only; deletes are refused.")
+
+
+def _refuse_bulk(state: ORMExecuteState) -> None:
+    """`session.execute(update(AuditEvent)…)` bypasses mapper events: refuse it here."""
+    if not (state.is_update or state.is_delete):
+        return
+    mappers = getattr(state, "all_mappers", None) or [state.bind_mapper]
+    if any(m is not None and m.class_ in CHAINED_MODELS for m in mappers):
+        raise AppendOnlyError("Audit rows and diary versions are append-only.")
+
+
+_installed = False
+
+
+def install_chain_events() -> None:
+    """Register the listeners once per process (every app shares SQLAlchemy's Session)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_soft_rollback", _forget_heads)
+    event.listen(Session, "after_transaction_end", _transaction_ended)
+    event.listen(Session, "do_orm_execute", _refuse_bulk)
+    for model in CHAINED_MODELS:
+        event.listen(model, "before_insert", _link)
+        event.listen(model, "before_update", _refuse_update)
+        event.listen(model, "before_delete", _refuse_delete)
+    _installed = True
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first broken link of a chain."""
+
+    chain_key: str | None
+    table: str
+    seq: int | None
+    row_id: int | None
+    problem: str
+    expected: str | None = None
+    stored: str | None = None
+
+    def describe(self) -> str:
+        where = self.table
+        if self.seq is not None:
+            where += f" seq {self.seq}"
+        if self.row_id is not None:
+            where += f" (row id {self.row_id})"
+        text = f"{where}: {self.problem}"
+        if self.expected is not None or self.stored is not None:
+            text += f"; expected {self.expected}, stored {self.stored}"
+        return text
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    chain_key: str
+    rows: int
+    head_hash: str
+    broken: Break | None
+
+
+@dataclass
+class VerifyReport:
+    chains: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: {t.name: 0 for t in CHAINED_TABLES})
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _chain_rows(connection: Connection, table: Table, key: str) -> Iterator[tuple[int, Any]]:
+    """One table's rows of a chain in sequence order, streamed."""
+    columns = [table.c[n] for n in (*CHAIN_FIELDS, *HASHED_FIELDS[table.name])]
+    result = connection.execution_options(yield_per=500).execute(
+        select(*columns).where(table.c.chain_key == key).order_by(table.c.seq)
+    )
+    for row in result:
+        yield (row.seq, (table, row))
+
+
+def verify_chain(connection: Connection, key: str, head_seq: int, head_hash: str) -> ChainResult:
+    """Walk one chain (its rows from every table, merged by seq) and stop at the first break."""
+    merged = heapq.merge(
+        *(_chain_rows(connection, t, key) for t in CHAINED_TABLES),
+        key=lambda item: -1 if item[0] is None else item[0],
+    )
+    expected_seq, prev = 1, GENESIS_HASH
+    count = 0
+    for _seq, (table, row) in merged:
+        count += 1
+        broken = _check_link(table, row, key, expected_seq, prev)
+        if broken is not None:
+            return ChainResult(key, count, head_hash, broken)
+        expected_seq, prev = expected_seq + 1, row.row_hash
+    last = expected_seq - 1
+    if last != head_seq:
+        problem = f"the chain ends at seq {last} but its head says {head_seq} (rows missing)"
+        broken = Break(key, "chain_heads", head_seq, None, problem, str(head_seq), str(last))
+        return ChainResult(key, count, head_hash, broken)
+    if prev != head_hash:
+        broken = Break(key, "chain_heads", head_seq, None, "head hash differs", prev, head_hash)
+        return ChainResult(key, count, head_hash, broken)
+    return ChainResult(key, count, head_hash, None)
+
+
+def _check_link(table: Table, row: Any, key: str, expected_seq: int, prev: str) -> Break | None:
+    name = table.name
+    if row.seq != expected_seq:
+        problem = f"sequence jumps from {expected_seq - 1} to {row.seq} (rows missing)"
+        if row.seq is not None and row.seq < expected_seq:
+            problem = f"sequence number {row.seq} repeated"
+        return Break(key, name, row.seq, row.id, problem, str(expected_seq), str(row.seq))
+    if row.prev_hash != prev:
+        return Break(key, name, row.seq, row.id, "previous hash differs", prev, row.prev_hash)
+    content = {n: getattr(row, n) for n in HASHED_FIELDS[name]}
+    recomputed = row_hash(table, key, row.seq, prev, content)
+    if recomputed != row.row_hash:
+        return Break(key, name, row.seq, row.id, "row hash differs", recomputed, row.row_hash)
+    return None
+
+
+def _unchained(connection: Connection) -> Iterator[Break]:
+    """Rows outside any chain: no chain fields, or a chain that has no head."""
+    for table in CHAINED_TABLES:
+        loose = connection.execute(
+            select(func.min(table.c.id), func.count()).where(
+                (table.c.chain_key.is_(None)) | (table.c.row_hash.is_(None))
+            )
+        ).one()
+        if loose[1]:
+            yield Break(None, table.name, None, loose[0], f"{loose[1]} rows carry no chain link")
+        orphans = connection.execute(
+            select(table.c.chain_key, func.min(table.c.seq), func.min(table.c.id))
+            .where(
+                table.c.chain_key.is_not(None),
+                table.c.chain_key.not_in(select(HEADS.c.chain_key)),
+            )
+            .group_by(table.c.chain_key)
+            .order_by(table.c.chain_key)
+        )
+        for key, seq, row_id in orphans:
+            yield Break(key, table.name, seq, row_id, "the chain has no head row")
+
+
+def verify_chains(
+    connection: Connection,
+    on_chain: Callable[[ChainResult], None] | None = None,
+    page_size: int = 500,
+) -> VerifyReport:
+    """Check every chain; `on_chain` hears each result as it is found (for printing)."""
+    report = VerifyReport()
+    last_key = ""
+    while True:
+        page = connection.execute(
+            select(HEADS.c.chain_key, HEADS.c.seq, HEADS.c.head_hash)
+            .where(HEADS.c.chain_key > last_key)
+            .order_by(HEADS.c.chain_key)
+            .limit(page_size)
+        ).all()
+        for key, head_seq, head_hash in page:
+            result = verify_chain(connection, key, head_seq, head_hash)
+            report.chains += 1
+            if result.broken is not None:
+                report.breaks.append(result.broken)
+            if on_chain is not None:
+                on_chain(result)
+        if len(page) < page_size:
+            break
+        last_key = page[-1][0]
+    report.breaks.extend(_unchained(connection))
+    for table in CHAINED_TABLES:
+        report.rows[table.name] = connection.scalar(select(func.count()).select_from(table)) or 0
+    return report
