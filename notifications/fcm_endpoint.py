@@ -31,7 +31,7 @@ def _no_status_retries() -> Retry:
     return Retry(
         total=1,
         connect=1,
-        read=0,
+        read=False,  # a read timeout surfaces as a timeout (the worker retries it)
         status=0,
         redirect=0,
         other=0,

@@ -10,6 +10,7 @@ import email.utils
 import itertools
 import logging
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -164,10 +165,19 @@ def outcome_of_error(exc: Exception, now: datetime) -> Outcome:
 
 def to_fcm_message(m: Outgoing, now: datetime) -> Any:
     """The FCM message: notification text, data payload, and a collapse key per reminder."""
-    from firebase_admin import messaging
 
     collapse = str(m.reminder_id)
     ttl = max(1, int((m.expires_at - now).total_seconds()))
+    # The phones register FCM registration tokens (the contract's `token`), which FCM v1
+    # takes as `message.token`; firebase-admin 7.7 warns, steering towards installation ids.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _message(m, collapse, ttl)
+
+
+def _message(m: Outgoing, collapse: str, ttl: int) -> Any:
+    from firebase_admin import messaging
+
     return messaging.Message(
         token=m.token,
         notification=messaging.Notification(title=m.title, body=m.body),
