@@ -45,8 +45,11 @@ def _describe(exc: DomainError) -> str:
 
 def register_cli(app: Flask) -> None:
     from api.audit_cli import audit_cli
+    from api.review_cli import alerts_cli, demo_command
     from notifications.cli import notifications_cli
 
     app.cli.add_command(staff_cli)
     app.cli.add_command(audit_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(alerts_cli)
+    app.cli.add_command(demo_command)

@@ -111,6 +111,80 @@ def _entry_path(world: World, who: Participant) -> dict[str, Any]:
     return {"entry_id": world.cache[key]}
 
 
+def _in_app(world: World, make: Callable[[], int]) -> int:
+    with world.factory.app.app_context():
+        from api.extensions import db
+
+        made = make()
+        db.session.commit()
+        return made
+
+
+def _event_path(world: World, who: Participant) -> dict[str, Any]:
+    """The first lab visit of `who`'s schedule."""
+    from sqlalchemy import select
+
+    from api.models import ScheduleEvent
+
+    event_id = world.factory.scalar(
+        select(ScheduleEvent.id).where(
+            ScheduleEvent.participant_id == who.id,
+            ScheduleEvent.kind == "lab_visit",
+            ScheduleEvent.number == 1,
+        )
+    )
+    return {"event_id": event_id}
+
+
+def _alert_path(world: World, who: Participant) -> dict[str, Any]:
+    """A missed-diary alert of `who`'s, raised once per test."""
+    key = f"alert:{who.id}"
+    if key not in world.cache:
+
+        def make() -> int:
+            from api.clock import utcnow
+            from api.extensions import db
+            from api.models import Participant as Model
+            from api.services.alerts import raise_alert
+
+            participant = db.session.get(Model, who.id)
+            alert = raise_alert(participant, "missed_diary", f"matrix:{who.id}", utcnow())
+            assert alert is not None
+            return alert.id
+
+        world.cache[key] = _in_app(world, make)
+    return {"alert_id": world.cache[key]}
+
+
+def _adverse_event(world: World, who: Participant) -> dict[str, Any]:
+    return {
+        "term": "Ascites",
+        "onset_date": who.enrolled_on.isoformat(),
+        "grade": 2,
+        "relation_to_infusion": "unlikely",
+        "outcome": "recovering",
+    }
+
+
+def _adverse_event_path(world: World, who: Participant) -> dict[str, Any]:
+    """An adverse event of `who`'s, recorded once per test."""
+    key = f"ae:{who.id}"
+    if key not in world.cache:
+
+        def make() -> int:
+            from api.extensions import db
+            from api.models import Participant as Model
+            from api.services.adverse_events import record
+
+            participant = db.session.get(Model, who.id)
+            staff = world.staff["coordinator"]
+            values = {**_adverse_event(world, who), "onset_date": who.enrolled_on}
+            return record(("staff", staff.id), participant, values).id
+
+        world.cache[key] = _in_app(world, make)
+    return {"ae_id": world.cache[key]}
+
+
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
@@ -172,6 +246,33 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         path=_entry_path,
         body=lambda w, p: {"leg_edema": 3, "reason": "data query"},
     ),
+    ("GET", "/api/v1/participants/<int:participant_id>/schedule"): Rule(STAFF, scoped=True),
+    ("PATCH", "/api/v1/participants/<int:participant_id>/schedule/<int:event_id>"): Rule(
+        ("coordinator",),
+        scoped=True,
+        path=_event_path,
+        body=lambda w, p: {"actual_date": p.enrolled_on.isoformat()},
+    ),
+    ("GET", "/api/v1/me/schedule"): Rule(PARTICIPANT),
+    ("GET", "/api/v1/alerts"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/alerts/<int:alert_id>"): Rule(STAFF, scoped=True, path=_alert_path),
+    ("POST", "/api/v1/alerts/<int:alert_id>/acknowledge"): Rule(
+        ("coordinator",), scoped=True, path=_alert_path, body=lambda w, p: {"note": "seen"}
+    ),
+    ("GET", "/api/v1/participants/<int:participant_id>/adverse-events"): Rule(STAFF, scoped=True),
+    ("POST", "/api/v1/participants/<int:participant_id>/adverse-events"): Rule(
+        ("coordinator",), scoped=True, body=_adverse_event
+    ),
+    ("GET", "/api/v1/participants/<int:participant_id>/adverse-events/<int:ae_id>"): Rule(
+        STAFF, scoped=True, path=_adverse_event_path
+    ),
+    ("PATCH", "/api/v1/participants/<int:participant_id>/adverse-events/<int:ae_id>"): Rule(
+        ("coordinator",),
+        scoped=True,
+        path=_adverse_event_path,
+        body=lambda w, p: {"grade": 3, "reason": "graded again"},
+    ),
+    ("GET", "/api/v1/exports/diary-entries.csv"): Rule(STAFF, scoped=True, query=_site_query),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
 }

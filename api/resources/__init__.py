@@ -6,15 +6,19 @@ from flask import Flask
 
 from api.extensions import api
 from api.resources import (
+    adverse_events,
+    alerts,
     auth,
     compliance,
     devices,
     diary_entries,
+    exports,
     health,
     me,
     notifications,
     participants,
     reminders,
+    schedule,
     sites,
 )
 
@@ -25,6 +29,10 @@ API_BLUEPRINTS = (
     me.blp,
     diary_entries.blp,
     compliance.blp,
+    schedule.blp,
+    alerts.blp,
+    adverse_events.blp,
+    exports.blp,
     devices.blp,
     notifications.blp,
     reminders.blp,

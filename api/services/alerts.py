@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
+from api.audit import Actor, record_audit, snapshot
+from api.errors import Conflict, Invalid
 from api.extensions import db
-from api.models import Alert, DiaryEntry, Participant
+from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
 
 # Higher index = more severe; a symptom alert is not raised where a worse one exists.
 _SYMPTOM_KINDS = ("symptom", "symptom_urgent")
@@ -91,3 +93,136 @@ def symptom_alert_for_entry(
             "diary_date": entry.diary_date.isoformat(),
         },
     )
+
+
+def check_missed_diaries(now: datetime) -> int:
+    """Raise a `missed_diary` alert for each run of missed diary days long enough to matter.
+
+    A run is the consecutive days, up to each active participant's local yesterday, that
+    have neither an entry nor an excuse; the run is named by its first day, so the same
+    run raises one alert however often this check runs (the worker runs it every pass).
+    Returns how many alerts were raised.
+    """
+    from api.services.compliance import missed_runs
+
+    study = current_app.extensions["study"]
+    runs = missed_runs(now, study.missed_diary_days)
+    if not runs:
+        return 0
+    participants = {
+        p.id: p
+        for p in db.session.scalars(
+            select(Participant).where(Participant.id.in_([r.participant_id for r in runs]))
+        )
+    }
+    raised = 0
+    for participant_id, run_start, run in runs:
+        alert = raise_alert(
+            participants[participant_id],
+            "missed_diary",
+            f"missed_diary:{participant_id}:{run_start.isoformat()}",
+            now,
+            details={"run_start": run_start.isoformat(), "days_missed": run},
+        )
+        raised += alert is not None
+    return raised
+
+
+def acknowledge(
+    actor: Actor,
+    alert: Alert,
+    *,
+    note: str,
+    decision: str | None,
+    adverse_event_id: int | None,
+    now: datetime,
+) -> Alert:
+    """Close an alert with the site's note (and, for a symptom alert, its decision).
+
+    The update is conditional on the alert still being open, so of two coordinators
+    acknowledging at once exactly one succeeds and the other gets 409.
+    """
+    _check_decision(alert, decision, adverse_event_id)
+    before = snapshot(alert, ACK_FIELDS)
+    done = db.session.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.status == "open")
+        .values(
+            status="acknowledged",
+            acknowledged_at=now,
+            acknowledged_by_staff_id=actor[1],
+            note=note,
+            decision=decision,
+            adverse_event_id=adverse_event_id
+            if adverse_event_id is not None
+            else Alert.adverse_event_id,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not done:
+        raise Conflict("The alert was already acknowledged.", error="alert_already_acknowledged")
+    db.session.refresh(alert)
+    record_audit(
+        actor,
+        "alert.acknowledged",
+        "alert",
+        alert.id,
+        participant_id=alert.participant_id,
+        before=before,
+        after=snapshot(alert, ACK_FIELDS),
+        reason=note,
+    )
+    return alert
+
+
+ACK_FIELDS = ("status", "decision", "adverse_event_id", "note", "acknowledged_at")
+
+
+def _check_decision(alert: Alert, decision: str | None, adverse_event_id: int | None) -> None:
+    if alert.status != "open":
+        raise Conflict("The alert was already acknowledged.", error="alert_already_acknowledged")
+    if alert.kind not in _SYMPTOM_KINDS:
+        if decision is not None or adverse_event_id is not None:
+            raise Invalid("decision", "Only symptom alerts take a decision.")
+        return
+    if decision is None:
+        raise Invalid(
+            "decision",
+            "A symptom alert needs the site's decision: not_adverse_event or "
+            "adverse_event_recorded.",
+        )
+    if decision == "not_adverse_event":
+        if adverse_event_id is not None:
+            raise Invalid("adverse_event_id", "Only with decision adverse_event_recorded.")
+        return
+    if adverse_event_id is None:
+        raise Invalid("adverse_event_id", "Name the adverse event that was recorded.")
+    owner = db.session.scalar(
+        select(AdverseEvent.participant_id).where(AdverseEvent.id == adverse_event_id)
+    )
+    if owner != alert.participant_id:
+        raise Invalid("adverse_event_id", "No such adverse event for this participant.")
+
+
+def alerts_query(
+    site_ids: list[int] | None,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    participant_id: int | None = None,
+) -> Select[Any]:
+    """Alerts with the participant's study code and site code, newest first."""
+    stmt = (
+        select(Alert, Participant.study_code, Site.code)
+        .join(Participant, Participant.id == Alert.participant_id)
+        .join(Site, Site.id == Alert.site_id)
+    )
+    if site_ids is not None:
+        stmt = stmt.where(Alert.site_id.in_(site_ids))
+    if status:
+        stmt = stmt.where(Alert.status == status)
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    if participant_id is not None:
+        stmt = stmt.where(Alert.participant_id == participant_id)
+    return stmt.order_by(Alert.created_at.desc(), Alert.id.desc())

@@ -405,3 +405,43 @@ def add_months_py(start: date, months: int) -> date:
     from api.services.schedule import add_months as schedule_add_months
 
     return schedule_add_months(start, months)
+
+
+def missed_runs(now: datetime, min_run: int) -> list[Any]:
+    """Active participants whose current run of missed, non-excused days is >= `min_run`.
+
+    Rows of (participant_id, run_start, run). Only the two "last covered day" look-ups
+    per participant are read (index probes), not their entries.
+    """
+    where = [P.c.status == "active"]
+    yesterday = _yesterday_by_zone(where, now)
+    if yesterday is None:
+        return []
+    run_end = least(yesterday, _last_diary_day(study_config()))
+    before_enrolment = add_days(P.c.enrolled_on, -1)
+    last_entry = select(func.max(D.c.diary_date)).where(
+        D.c.participant_id == P.c.id, D.c.diary_date <= yesterday
+    )
+    last_excuse = select(func.max(X.c.day)).where(
+        X.c.participant_id == P.c.id, X.c.day <= yesterday
+    )
+    last_covered = greatest(
+        func.coalesce(last_entry.scalar_subquery(), before_enrolment),
+        func.coalesce(last_excuse.scalar_subquery(), before_enrolment),
+    )
+    runs = (
+        select(
+            P.c.id.label("participant_id"),
+            type_coerce(add_days(last_covered, 1), Date()).label("run_start"),
+            days_between(last_covered, run_end).label("run"),
+        )
+        .where(*where)
+        .subquery("runs")
+    )
+    return list(
+        db.session.execute(
+            select(runs.c.participant_id, runs.c.run_start, runs.c.run)
+            .where(runs.c.run >= min_run)
+            .order_by(runs.c.participant_id)
+        )
+    )

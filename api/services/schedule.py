@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import select, update
+from sqlalchemy import Select, or_, select, update
 
+from api.audit import Actor, record_audit, snapshot
+from api.errors import Conflict, Invalid, NotFound
 from api.extensions import db
 from api.models import Participant, ScheduleEvent
 from api.study import StudyConfig
@@ -69,3 +72,132 @@ def events_of(participant_id: int) -> list[ScheduleEvent]:
             .order_by(ScheduleEvent.target_date, ScheduleEvent.kind)
         )
     )
+
+
+SCHEDULE_AUDIT_FIELDS = ("target_date", "status", "actual_date", "reason")
+
+
+def event_for(participant_id: int, event_id: int, *, lock: bool = False) -> ScheduleEvent:
+    """The participant's event (locked for update when asked); 404 otherwise."""
+    stmt = select(ScheduleEvent).where(
+        ScheduleEvent.id == event_id, ScheduleEvent.participant_id == participant_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    event = db.session.scalar(stmt)
+    if event is None:
+        raise NotFound("No such schedule event.", error="schedule_event_not_found")
+    return event
+
+
+def events_query(participant_id: int) -> Select[tuple[ScheduleEvent]]:
+    return (
+        select(ScheduleEvent)
+        .where(ScheduleEvent.participant_id == participant_id)
+        .order_by(ScheduleEvent.target_date, ScheduleEvent.kind, ScheduleEvent.number)
+    )
+
+
+def upcoming_query(participant_id: int, today: date) -> Select[tuple[ScheduleEvent]]:
+    """Events still to come: scheduled, and their target or window not yet past."""
+    return events_query(participant_id).where(
+        ScheduleEvent.status == "scheduled",
+        or_(ScheduleEvent.target_date >= today, ScheduleEvent.window_end >= today),
+    )
+
+
+def update_event(
+    actor: Actor,
+    participant: Participant,
+    event: ScheduleEvent,
+    changes: dict[str, Any],
+    reason: str | None,
+    today: date,
+    now: datetime,
+) -> ScheduleEvent:
+    """Reschedule an event, record its actual date, or mark it missed; audited.
+
+    - `target_date`: a new date (today or later) for a scheduled event of an active
+      participant, inside or outside the protocol window, always with a reason.
+    - `actual_date`: the day it took place (enrolment to today): status `completed`.
+    - `status: missed`: it did not take place, with a reason.
+    The protocol window (`window_start`/`window_end`) always stays around the planned
+    date, so `out_of_window` shows a deviation.
+    """
+    status = changes.get("status")
+    target = changes.get("target_date")
+    actual = changes.get("actual_date")
+    if event.status == "cancelled":
+        raise Conflict(
+            "The event was cancelled (the participant left the study).",
+            error="schedule_event_cancelled",
+        )
+    if target is not None:
+        _check_reschedule(participant, event, target, reason, today)
+    if actual is not None:
+        if actual > today:
+            raise Invalid("actual_date", "Must not be in the future.")
+        if actual < participant.enrolled_on:
+            raise Invalid("actual_date", "Must not be before enrolment.")
+        if status == "missed":
+            raise Invalid("status", "An event with an actual date took place.")
+    if status == "missed":
+        if not reason:
+            raise Invalid("reason", "Say why the event was missed.")
+        if event.status == "completed":
+            raise Invalid("status", "The event already took place.", error="event_completed")
+    if status == "completed" and actual is None and event.actual_date is None:
+        raise Invalid("actual_date", "Give the day the event took place.")
+    before = snapshot(event, SCHEDULE_AUDIT_FIELDS)
+    if target is not None and target != event.target_date:
+        # Reminders follow on the planner's next pass: it cancels those of the old date.
+        event.target_date = target
+    if actual is not None:
+        event.actual_date = actual
+        event.status = "completed"
+    elif status == "missed":
+        event.status = "missed"
+        event.actual_date = None
+    if reason:
+        event.reason = reason
+    after = snapshot(event, SCHEDULE_AUDIT_FIELDS)
+    if after == before:
+        return event
+    event.updated_at = now
+    event.version += 1
+    record_audit(
+        actor,
+        "schedule_event.updated",
+        "schedule_event",
+        event.id,
+        participant_id=participant.id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    return event
+
+
+def _check_reschedule(
+    participant: Participant, event: ScheduleEvent, target: date, reason: str | None, today: date
+) -> None:
+    if not participant.is_active:
+        raise Conflict(
+            "Only an active participant's events can be rescheduled.",
+            error="participant_inactive",
+        )
+    if event.status != "scheduled":
+        raise Conflict(
+            f"The event is {event.status}; only scheduled events move.",
+            error="schedule_event_not_scheduled",
+        )
+    if target < today:
+        raise Invalid("target_date", "Must be today or later.")
+    if not reason:
+        raise Invalid("reason", "Say why the event is rescheduled.")
+
+
+def out_of_window(event: ScheduleEvent) -> bool:
+    """Whether the event's date (actual if it took place, else target) is off the window."""
+    day = event.actual_date or event.target_date
+    return not (event.window_start <= day <= event.window_end)

@@ -1,0 +1,74 @@
+"""Adverse events of a participant, recorded by the site."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+
+from api.access import participant_for, require_site_writer
+from api.auth import ALL_STAFF, Blueprint, current_principal
+from api.extensions import db
+from api.pagination import SelectPage
+from api.schemas.review import (
+    AdverseEventCreateSchema,
+    AdverseEventSchema,
+    AdverseEventUpdateSchema,
+)
+from api.services import adverse_events as service
+
+blp = Blueprint(
+    "adverse_events",
+    __name__,
+    url_prefix="/api/v1/participants/<int:participant_id>/adverse-events",
+    description="Adverse events",
+)
+
+
+@blp.route("")
+class AdverseEvents(MethodView):
+    @blp.auth(*ALL_STAFF)
+    @blp.response(200, AdverseEventSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.paginate(SelectPage, page_size=50, max_page_size=500)
+    def get(self, participant_id: int):
+        """List a participant's adverse events, latest onset first."""
+        participant = participant_for(current_principal(), participant_id)
+        return service.adverse_events_of(participant.id)
+
+    @blp.auth("coordinator")
+    @blp.arguments(AdverseEventCreateSchema)
+    @blp.response(201, AdverseEventSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def post(self, body: dict, participant_id: int):
+        """Record an adverse event; a serious one raises an urgent alert, starts the 24 h clock."""
+        principal = current_principal()
+        participant = participant_for(principal, participant_id)
+        require_site_writer(principal, participant.site_id)
+        ae = service.record(principal.audit_actor(), participant, body)
+        db.session.commit()
+        return ae
+
+
+@blp.route("/<int:ae_id>")
+class AdverseEventItem(MethodView):
+    @blp.auth(*ALL_STAFF)
+    @blp.response(200, AdverseEventSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, participant_id: int, ae_id: int):
+        """Read one adverse event."""
+        participant = participant_for(current_principal(), participant_id)
+        return service.adverse_event_for(participant, ae_id)
+
+    @blp.auth("coordinator")
+    @blp.arguments(AdverseEventUpdateSchema)
+    @blp.response(200, AdverseEventSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def patch(self, body: dict, participant_id: int, ae_id: int):
+        """Amend an adverse event (reason required; the old values stay in the audit trail)."""
+        principal = current_principal()
+        participant = participant_for(principal, participant_id)
+        require_site_writer(principal, participant.site_id)
+        ae = service.adverse_event_for(participant, ae_id, lock=True)
+        reason = body.pop("reason")
+        service.amend(principal.audit_actor(), participant, ae, body, reason)
+        db.session.commit()
+        return ae

@@ -1,0 +1,129 @@
+"""Alerts and adverse events, as coordinators read and write them."""
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from api.clock import utcnow
+from api.models.review import ALERT_DECISIONS, ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
+from api.schemas.base import REASON, BaseSchema
+
+RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
+OUTCOMES = (
+    "recovered",
+    "recovering",
+    "not_recovered",
+    "recovered_with_sequelae",
+    "fatal",
+    "unknown",
+)
+
+
+class AlertSchema(BaseSchema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"enum": list(ALERT_KINDS)})
+    urgent = fields.Method("_urgent", metadata={"description": "symptom_urgent or a SAE"})
+    participant_id = fields.Integer()
+    study_code = fields.String()
+    site = fields.String()
+    status = fields.String(metadata={"enum": list(ALERT_STATUSES)})
+    created_at = fields.AwareDateTime()
+    diary_entry_id = fields.Integer(allow_none=True)
+    adverse_event_id = fields.Integer(allow_none=True)
+    details = fields.Dict(allow_none=True)
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    acknowledged_by_staff_id = fields.Integer(allow_none=True)
+    note = fields.String(allow_none=True)
+    decision = fields.String(allow_none=True, metadata={"enum": list(ALERT_DECISIONS)})
+
+    def _urgent(self, alert: object) -> bool:
+        return getattr(alert, "kind", None) in {"symptom_urgent", "serious_adverse_event"}
+
+
+class AlertQuerySchema(BaseSchema):
+    status = fields.String(validate=validate.OneOf(ALERT_STATUSES))
+    site = fields.String(validate=validate.Length(min=2, max=10))
+    kind = fields.String(validate=validate.OneOf(ALERT_KINDS))
+    participant_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class AlertAcknowledgeSchema(BaseSchema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    decision = fields.String(validate=validate.OneOf(ALERT_DECISIONS))
+    adverse_event_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class AdverseEventSchema(BaseSchema):
+    id = fields.Integer()
+    participant_id = fields.Integer()
+    term = fields.String()
+    onset_date = fields.Date()
+    grade = fields.Integer()
+    seriousness = fields.List(fields.String())
+    serious = fields.Boolean()
+    relation_to_infusion = fields.String()
+    outcome = fields.String()
+    diary_entry_id = fields.Integer(allow_none=True)
+    description = fields.String(allow_none=True)
+    awareness_at = fields.AwareDateTime(allow_none=True)
+    report_deadline = fields.Method(
+        "_deadline", metadata={"description": "awareness_at + 24 h, for serious events"}
+    )
+    reported_at = fields.AwareDateTime(allow_none=True)
+    overdue = fields.Method(
+        "_overdue", metadata={"description": "Serious, not reported, and past the deadline"}
+    )
+    created_at = fields.AwareDateTime()
+    created_by_staff_id = fields.Integer()
+    updated_at = fields.AwareDateTime()
+    version = fields.Integer()
+
+    def _deadline(self, ae: object) -> str | None:
+        from api.services.adverse_events import report_deadline
+
+        deadline = report_deadline(ae)  # type: ignore[arg-type]
+        return deadline.isoformat() if deadline else None
+
+    def _overdue(self, ae: object) -> bool:
+        from api.services.adverse_events import is_overdue
+
+        return is_overdue(ae, utcnow())  # type: ignore[arg-type]
+
+
+def _criteria() -> fields.List:
+    return fields.List(
+        fields.String(validate=validate.OneOf(SERIOUSNESS_CRITERIA)),
+        metadata={"description": "Empty: not serious"},
+    )
+
+
+class AdverseEventCreateSchema(BaseSchema):
+    term = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    onset_date = fields.Date(required=True)
+    grade = fields.Integer(required=True, validate=validate.Range(min=0, max=4))
+    seriousness = _criteria()
+    relation_to_infusion = fields.String(required=True, validate=validate.OneOf(RELATIONS))
+    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    diary_entry_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    description = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    awareness_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "Serious events: default now"}
+    )
+    reported_at = fields.AwareDateTime(allow_none=True)
+
+
+class AdverseEventUpdateSchema(BaseSchema):
+    term = fields.String(validate=validate.Length(min=2, max=200))
+    onset_date = fields.Date()
+    grade = fields.Integer(validate=validate.Range(min=0, max=4))
+    seriousness = _criteria()
+    relation_to_infusion = fields.String(validate=validate.OneOf(RELATIONS))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    diary_entry_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    description = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    awareness_at = fields.AwareDateTime(allow_none=True)
+    reported_at = fields.AwareDateTime(allow_none=True)
+    reason = fields.String(required=True, validate=REASON)
+
+    @validates_schema
+    def _not_empty(self, data: dict, **_kwargs: object) -> None:
+        if not set(data) - {"reason"}:
+            raise ValidationError("Give at least one field to change.", "_schema")

@@ -1,0 +1,175 @@
+"""Adverse events recorded by sites: seriousness, the 24-hour reporting clock, audit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, select
+
+from api.audit import Actor, record_audit, snapshot
+from api.clock import utcnow
+from api.errors import Invalid, NotFound
+from api.extensions import db
+from api.models import AdverseEvent, DiaryEntry, Participant
+from api.services.alerts import raise_alert
+from api.services.participants import local_today
+
+AUDITED_FIELDS = (
+    "term",
+    "onset_date",
+    "grade",
+    "seriousness",
+    "relation_to_infusion",
+    "outcome",
+    "diary_entry_id",
+    "awareness_at",
+    "reported_at",
+    "description",
+)
+
+
+def report_deadline(ae: AdverseEvent) -> datetime | None:
+    """When a serious event must have reached the sponsor: awareness + the configured hours."""
+    if not ae.serious or ae.awareness_at is None:
+        return None
+    return ae.awareness_at + timedelta(hours=current_app.extensions["study"].sae_report_hours)
+
+
+def is_overdue(ae: AdverseEvent, now: datetime) -> bool:
+    deadline = report_deadline(ae)
+    return deadline is not None and ae.reported_at is None and now > deadline
+
+
+def _validate(participant: Participant, values: dict[str, Any], now: datetime) -> None:
+    """Rules across fields that a schema cannot see: dates, the diary entry's owner."""
+    today = local_today(participant, now)
+    onset = values.get("onset_date")
+    if onset is not None and onset > today:
+        raise Invalid("onset_date", "Must not be in the future.")
+    if onset is not None and onset < participant.enrolled_on:
+        raise Invalid("onset_date", "Must not be before enrolment.")
+    for field in ("awareness_at", "reported_at"):
+        if values.get(field) is not None and values[field] > now + timedelta(minutes=5):
+            raise Invalid(field, "Must not be in the future.")
+    aware, reported = values.get("awareness_at"), values.get("reported_at")
+    if aware and reported and reported < aware:
+        raise Invalid("reported_at", "Must not be before the site became aware.")
+    entry_id = values.get("diary_entry_id")
+    if entry_id is not None:
+        owner = db.session.scalar(
+            select(DiaryEntry.participant_id).where(DiaryEntry.id == entry_id)
+        )
+        if owner != participant.id:
+            raise Invalid("diary_entry_id", "No such diary entry for this participant.")
+
+
+def _after_change(ae: AdverseEvent, participant: Participant, now: datetime) -> None:
+    """A serious event starts its reporting clock and raises an urgent alert (once)."""
+    if not ae.serious:
+        return
+    if ae.awareness_at is None:
+        ae.awareness_at = now
+    db.session.flush()
+    raise_alert(
+        participant,
+        "serious_adverse_event",
+        f"serious_adverse_event:{ae.id}",
+        now,
+        adverse_event_id=ae.id,
+        diary_entry_id=ae.diary_entry_id,
+        details={
+            "term": ae.term,
+            "seriousness": list(ae.seriousness),
+            "report_deadline": report_deadline(ae).isoformat(),  # type: ignore[union-attr]
+        },
+    )
+
+
+def record(actor: Actor, participant: Participant, values: dict[str, Any]) -> AdverseEvent:
+    """Record a new adverse event for `participant`."""
+    now = utcnow()
+    _validate(participant, values, now)
+    values = {**values, "seriousness": sorted(set(values.get("seriousness") or []))}
+    ae = AdverseEvent(
+        participant_id=participant.id,
+        created_at=now,
+        updated_at=now,
+        created_by_staff_id=actor[1],
+        version=1,
+        **values,
+    )
+    db.session.add(ae)
+    _after_change(ae, participant, now)
+    db.session.flush()
+    record_audit(
+        actor,
+        "adverse_event.created",
+        "adverse_event",
+        ae.id,
+        participant_id=participant.id,
+        after=snapshot(ae, AUDITED_FIELDS),
+    )
+    return ae
+
+
+def amend(
+    actor: Actor,
+    participant: Participant,
+    ae: AdverseEvent,
+    changes: dict[str, Any],
+    reason: str,
+) -> AdverseEvent:
+    """Change an adverse event; the old values stay in the audit trail with the reason."""
+    now = utcnow()
+    if "seriousness" in changes:
+        changes["seriousness"] = sorted(set(changes["seriousness"] or []))
+    merged = {name: getattr(ae, name) for name in AUDITED_FIELDS} | changes
+    _validate(participant, {k: merged[k] for k in changes} | _pair(merged), now)
+    changed = {k: v for k, v in changes.items() if getattr(ae, k) != v}
+    if not changed:
+        return ae
+    before = snapshot(ae, AUDITED_FIELDS)
+    for name, value in changed.items():
+        setattr(ae, name, value)
+    ae.updated_at = now
+    ae.version += 1
+    _after_change(ae, participant, now)
+    record_audit(
+        actor,
+        "adverse_event.amended",
+        "adverse_event",
+        ae.id,
+        participant_id=participant.id,
+        before=before,
+        after=snapshot(ae, AUDITED_FIELDS),
+        reason=reason,
+    )
+    return ae
+
+
+def _pair(merged: dict[str, Any]) -> dict[str, Any]:
+    """Awareness and report times are checked together, whichever of them changed."""
+    return {"awareness_at": merged["awareness_at"], "reported_at": merged["reported_at"]}
+
+
+def adverse_events_of(participant_id: int) -> Select[tuple[AdverseEvent]]:
+    return (
+        select(AdverseEvent)
+        .where(AdverseEvent.participant_id == participant_id)
+        .order_by(AdverseEvent.onset_date.desc(), AdverseEvent.id.desc())
+    )
+
+
+def adverse_event_for(participant: Participant, ae_id: int, *, lock: bool = False) -> AdverseEvent:
+    """The participant's adverse event (locked for update when asked); 404 otherwise."""
+    stmt = select(AdverseEvent).where(
+        AdverseEvent.id == ae_id, AdverseEvent.participant_id == participant.id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    ae = db.session.scalar(stmt)
+    if ae is None:
+        raise NotFound("No such adverse event.", error="adverse_event_not_found")
+    return ae
