@@ -187,16 +187,34 @@ def test_calendar_defaults_to_enrolment_through_yesterday(factory, trial):
 
 
 def test_diary_period_ends_at_month_36_from_a_leap_day(app, factory, clock):
-    """Feb 29 2024 + 36 months = Feb 28 2027 (clamped): the last diary day is Feb 27."""
+    """Feb 29 2024 + 36 months = Feb 28 2027 (clamped): the last diary day."""
     clock.set("2024-03-01T12:00:00+08:00")
     p = factory.participant(enrolled_on=date(2024, 2, 29))
     clock.set("2027-03-10T12:00:00+08:00")
     admin = factory.staff("admin", sites=())
     report = factory.as_(admin).get("/api/v1/compliance").json
     row = _by_code(report)[p.study_code]
-    assert row["expected"] == (date(2027, 2, 27) - date(2024, 2, 29)).days + 1 == 1095
-    assert row["missing"] == 1095
-    assert row["current_missed_run"] == 1095
+    assert row["expected"] == (date(2027, 2, 28) - date(2024, 2, 29)).days + 1 == 1096
+    assert row["missing"] == 1096
+    assert row["current_missed_run"] == 1096
+    calendar = factory.as_(admin).get(f"/api/v1/participants/{p.id}/compliance").json
+    assert (calendar["from"], calendar["to"]) == ("2024-02-29", "2027-02-28")
+
+
+def test_diary_period_end_from_jan_31_with_a_one_month_diary(app, factory, clock):
+    """With a one-month diary, Jan 31 + 1 month = Feb 28: the SQL clamps like Python."""
+    import dataclasses
+
+    original = app.extensions["study"]
+    app.extensions["study"] = dataclasses.replace(original, diary_months=1)
+    try:
+        clock.set("2026-01-31T12:00:00+08:00")
+        p = factory.participant(enrolled_on=date(2026, 1, 31))
+        clock.set("2026-03-10T12:00:00+08:00")
+        report = factory.as_(factory.staff("admin", sites=())).get("/api/v1/compliance").json
+    finally:
+        app.extensions["study"] = original
+    assert _by_code(report)[p.study_code]["expected"] == 29  # Jan 31 - Feb 28
 
 
 def test_excused_days_bad_input_is_422_and_writes_nothing(app, factory, trial):

@@ -69,8 +69,9 @@ def _yesterday_by_zone(where: list[Any], now: datetime) -> ColumnElement[Any] | 
 
 
 def _last_diary_day(study: StudyConfig) -> ColumnElement[Any]:
-    """The last day of the diary period: the day before month `diary_months`."""
-    return add_days(add_months(P.c.enrolled_on, study.diary_months), -1)
+    """The last day of the diary period: the day of month `diary_months` (included, as the
+    diary accepts entries for it)."""
+    return add_months(P.c.enrolled_on, study.diary_months)
 
 
 def compliance_select(
@@ -344,7 +345,7 @@ def calendar(
     """
     study = study_config()
     today = local_day(participant.timezone, now)
-    last = add_months_py(participant.enrolled_on, study.diary_months) - timedelta(days=1)
+    last = add_months_py(participant.enrolled_on, study.diary_months)
     if not participant.is_active and participant.status_changed_on:
         last = min(last, participant.status_changed_on - timedelta(days=1))
     first = max(from_ or participant.enrolled_on, participant.enrolled_on)

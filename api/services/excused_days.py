@@ -41,7 +41,7 @@ def excuse_days(
     if first < participant.enrolled_on:
         raise Invalid("from", "Must not be before the enrolment date.")
     diary_end = add_months_py(participant.enrolled_on, study_config().diary_months)
-    if last >= diary_end:
+    if last > diary_end:
         raise Invalid("to", "Must be within the diary period (to month 36).")
     now = utcnow()
     rows = [
