@@ -185,6 +185,53 @@ def _adverse_event_path(world: World, who: Participant) -> dict[str, Any]:
     return {"ae_id": world.cache[key]}
 
 
+def _device_path(world: World, who: Participant) -> dict[str, Any]:
+    """A phone of `who`'s, registered once per test through the phone endpoint."""
+    key = f"device:{who.id}"
+    if key not in world.cache:
+        made = world.factory.as_(who).post(
+            "/api/v1/me/devices", json={"token": f"matrix-token-{who.id}", "platform": "ios"}
+        )
+        assert made.status_code == 201, made.json
+        world.cache[key] = made.json["id"]
+    return {"device_id": world.cache[key]}
+
+
+def _notification_path(world: World, who: Participant) -> dict[str, Any]:
+    """A reminder sent to `who`, stored once per test."""
+    key = f"notification:{who.id}"
+    if key not in world.cache:
+
+        def make() -> int:
+            from datetime import timedelta
+
+            from api.clock import utcnow
+            from api.extensions import db
+            from api.models import Reminder
+
+            now = utcnow()
+            reminder = Reminder(
+                participant_id=who.id,
+                kind="diary",
+                target=f"diary:{now.date().isoformat()}",
+                target_date=now.date(),
+                offset_days=0,
+                due_at=now,
+                expires_at=now + timedelta(hours=4),
+                status="sent",
+                attempts=1,
+                sent_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            db.session.add(reminder)
+            db.session.flush()
+            return reminder.id
+
+        world.cache[key] = _in_app(world, make)
+    return {"reminder_id": world.cache[key]}
+
+
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
@@ -275,6 +322,18 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/exports/diary-entries.csv"): Rule(STAFF, scoped=True, query=_site_query),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
+    ("GET", "/api/v1/me/devices"): Rule(PARTICIPANT),
+    ("POST", "/api/v1/me/devices"): Rule(
+        PARTICIPANT, body=lambda w, p: {"token": f"matrix-new-{p.id}", "platform": "android"}
+    ),
+    ("DELETE", "/api/v1/me/devices/<int:device_id>"): Rule(
+        PARTICIPANT, scoped=True, path=_device_path
+    ),
+    ("GET", "/api/v1/me/notifications"): Rule(PARTICIPANT),
+    ("POST", "/api/v1/me/notifications/<int:reminder_id>/opened"): Rule(
+        PARTICIPANT, scoped=True, path=_notification_path
+    ),
+    ("GET", "/api/v1/participants/<int:participant_id>/reminders"): Rule(STAFF, scoped=True),
 }
 
 
