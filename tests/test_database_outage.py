@@ -92,3 +92,89 @@ def test_outage_answers_503_and_recovers_without_restart(
     assert _enrol(client, token).status_code == 201
     # Exactly the two enrolments that were answered 201 exist: nothing half-written.
     assert factory.scalar(select(func.count()).select_from(Participant)) == 2
+
+
+def test_phones_retrying_through_outages_store_every_entry_exactly_once(
+    proxied_app: Flask, proxy: TcpProxy, factory: Factory
+):
+    """Phones resend every unacknowledged entry while the database comes and goes."""
+    import random
+    import threading
+    import time
+    import uuid
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion
+
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    phones = []
+    for _ in range(8):
+        participant = factory.participant(enrolled_on=today - timedelta(days=10))
+        queue = [
+            {
+                "client_entry_id": str(uuid.uuid4()),
+                "diary_date": (today - timedelta(days=back)).isoformat(),
+                "abdominal_distension": random.randint(0, 4),
+                "decreased_appetite": random.randint(0, 4),
+                "debilitation": random.randint(0, 4),
+                "leg_edema": random.randint(0, 4),
+                "discomfort_grade": random.randint(0, 2),
+                "recorded_at": datetime.now(UTC).isoformat(),
+            }
+            for back in range(3)
+        ]
+        phones.append((factory.token(participant), queue))
+
+    outcomes: list[int] = []
+    deadline = time.monotonic() + 60
+
+    def phone(token: str, queue: list[dict]) -> None:
+        client = proxied_app.test_client()
+        pending = list(queue)
+        while pending and time.monotonic() < deadline:
+            entry = pending[0]
+            response = client.post(
+                "/api/v1/me/diary-entries",
+                json=entry,
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            outcomes.append(response.status_code)
+            if response.status_code in (200, 201):
+                pending.pop(0)  # acknowledged: the phone forgets it
+            else:
+                assert response.status_code == 503, response.json
+                time.sleep(0.01)
+
+    def chaos() -> None:
+        for _ in range(4):
+            time.sleep(0.15)
+            proxy.restore()
+            time.sleep(0.05)
+            proxy.cut()
+        proxy.restore()
+
+    proxy.cut()  # the phones start while the database is away
+    threads = [threading.Thread(target=phone, args=p) for p in phones]
+    threads.append(threading.Thread(target=chaos))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert 503 in outcomes, "the outage never hit a request; the test proved nothing"
+    stored = {str(e.client_entry_id): e for e in factory.scalars(select(DiaryEntry))}
+    sent = [entry for _, queue in phones for entry in queue]
+    assert len(stored) == len(sent) == 24
+    # Nothing half-written: one original version and one audit row per entry.
+    versions = factory.scalars(select(DiaryEntryVersion.entry_id))
+    assert sorted(versions) == sorted(e.id for e in stored.values())
+    audited = factory.scalars(
+        select(AuditEvent.entity_id).where(AuditEvent.action == "diary_entry.created")
+    )
+    assert sorted(audited) == sorted(e.id for e in stored.values())
+    for entry in sent:
+        row = stored[entry["client_entry_id"]]
+        assert row.diary_date.isoformat() == entry["diary_date"]
+        assert row.discomfort_grade == entry["discomfort_grade"]
+        assert row.leg_edema == entry["leg_edema"]
