@@ -1,8 +1,8 @@
 """The symptom diary: submit, replay, amend (SPEC §2).
 
-The database settles idempotency and "one entry per day": an entry is inserted inside a
-savepoint and the unique constraints decide; Python only looks up *why* an insert was
-refused. Every state an entry ever had is an immutable `DiaryEntryVersion` row
+The database settles idempotency and "one entry per day": an entry is inserted with
+ON CONFLICT DO NOTHING and the unique constraints decide; Python only looks up *why* an
+insert was kept out. Every state an entry ever had is an immutable `DiaryEntryVersion` row
 (version 1 is the original), written in the same transaction as the entry, its audit
 row and any symptom alert.
 """
@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from marshmallow import ValidationError
 from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
@@ -147,16 +149,36 @@ def _find(participant_id: int, **by: Any) -> DiaryEntry | None:
     )
 
 
+def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the new entry, or None when one of the
+    unique constraints (participant + day, participant + client key) already holds a row.
+
+    One statement decides, also against a concurrent writer: PostgreSQL makes the second
+    insert wait for the first transaction and then skip; SQLite takes the write lock
+    first. No savepoint and no exception path are needed.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(DiaryEntry)
+        .values(**row)
+        .on_conflict_do_nothing()
+        .returning(DiaryEntry)
+        .options(lazyload(DiaryEntry.versions))  # a new entry's versions are known: none
+    )
+    return db.session.scalar(stmt)
+
+
 def _replay_or_conflict(
     participant_id: int, client_entry_id: uuid.UUID, diary_date: date
-) -> Submission | None:
-    """After the database refused an insert: the stored twin (replay) or a 409."""
+) -> Submission:
+    """After the database kept an insert out: the stored twin (replay) or a 409."""
     stored = _find(participant_id, client_entry_id=client_entry_id)
     if stored is not None:
         return Submission(stored, created=False)
     existing = _find(participant_id, diary_date=diary_date)
-    if existing is None:  # refused for another reason: let it surface
-        return None
+    if existing is None:  # rows are never deleted, so one of the two must exist
+        raise RuntimeError("diary entry insert skipped without a conflicting row")
     raise Conflict(
         f"There is already an entry for {diary_date.isoformat()}; amend it instead.",
         error="entry_exists_for_date",
@@ -191,31 +213,28 @@ def submit(
             return Submission(stored, created=False)
         raise
     recorded_at: datetime = values.get("recorded_at") or now
-    entry = DiaryEntry(
-        participant_id=participant.id,
-        diary_date=diary_date,
-        client_entry_id=client_entry_id,
-        **{name: values[name] for name in SCORE_FIELDS},
-        note=values.get("note"),
-        recorded_at=recorded_at,
-        recorded_offset_minutes=utc_offset_minutes(recorded_at),
-        timezone=participant.timezone,
-        received_at=now,
-        late=is_late(diary_date, participant.timezone, recorded_at, now),
-        source="staff" if staff else "participant",
-        created_by_staff_id=actor[1] if staff else None,
-        version=1,
-        updated_at=now,
+    entry = _insert_unless_taken(
+        {
+            "participant_id": participant.id,
+            "diary_date": diary_date,
+            "client_entry_id": client_entry_id,
+            **{name: values[name] for name in SCORE_FIELDS},
+            "note": values.get("note"),
+            "recorded_at": recorded_at,
+            "recorded_offset_minutes": utc_offset_minutes(recorded_at),
+            "timezone": participant.timezone,
+            "received_at": now,
+            "late": is_late(diary_date, participant.timezone, recorded_at, now),
+            "source": "staff" if staff else "participant",
+            "created_by_staff_id": actor[1] if staff else None,
+            "version": 1,
+            "updated_at": now,
+        }
     )
-    _new_version(entry, actor, now, reason)
-    try:
-        with db.session.begin_nested():
-            db.session.add(entry)
-    except IntegrityError:
-        outcome = _replay_or_conflict(participant.id, client_entry_id, diary_date)
-        if outcome is None:
-            raise
-        return outcome
+    if entry is None:
+        return _replay_or_conflict(participant.id, client_entry_id, diary_date)
+    # Version 1 and the audit row go out with the commit, in one flush.
+    db.session.add(_new_version(entry, actor, now, reason))
     record_audit(
         actor,
         "diary_entry.created",

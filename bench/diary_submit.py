@@ -1,0 +1,502 @@
+"""Benchmark: diary submissions through gunicorn on PostgreSQL, against a bare floor.
+
+    .venv/bin/python bench/diary_submit.py [--duration 15] [--workers 4] [--threads 1]
+
+Self-contained: makes its own PostgreSQL database (`bench_diary_<random>`, dropped at the
+end), migrates it, creates participants and access tokens, then for each server
+- the service (`gunicorn wsgi:app`), load on `POST /api/v1/me/diary-entries`,
+- the floor (`gunicorn bench.floor_app:app`: decode the token, insert one row),
+runs `wrk` (C, from Debian's `wrk` package) at 10 and at 50 connections for a bounded
+time after a short warm-up. Every request is a new entry for a (participant, day) no
+request used before, so each one is a real create (201). It prints requests/s, p50/p99
+latency, errors, the server's peak memory (sum of RSS of the gunicorn master and workers,
+sampled every 50 ms), CPU used by server and load generator, the two goal ratios, and a
+`/ping` run showing what wrk and gunicorn reach without the application and database.
+
+Needs: PostgreSQL at BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test,
+used only to create and drop the benchmark's own database) and `wrk` on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, make_url, select, text  # noqa: E402
+
+from api.config import normalise_database_url  # noqa: E402
+
+DIARY_PATH = "/api/v1/me/diary-entries"
+ZONE = "Asia/Shanghai"
+PORTS = (18010, 18011)  # service, floor
+CONNECTIONS = (10, 50)
+WARMUP_SECONDS = 3
+FLOOR_RPS_HINT = 1300  # the expected floor at 10 connections on this 2-core machine
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+WRK_SCRIPT = r"""
+-- One new diary entry per request: each wrk thread walks its own slice of the
+-- (token, day) slots, so no two requests share a participant's day.
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local path, first = args[1], tonumber(args[2])
+  local count, nthreads = tonumber(args[3]), tonumber(args[4])
+  recorded_at = args[5]
+  local per = math.floor(count / nthreads)
+  local lo, hi = first + tid * per, first + (tid + 1) * per - 1
+  slots = {}
+  local i = 0
+  for line in io.lines(path) do
+    if i > hi then break end
+    if i >= lo then slots[#slots + 1] = line end
+    i = i + 1
+  end
+  pos = 0
+  math.randomseed(os.time() * 1000 + tid * 7919)
+end
+
+local function uuid4()
+  return (string.gsub("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", "[xy]", function(c)
+    local v = (c == "x") and math.random(0, 15) or math.random(8, 11)
+    return string.format("%x", v)
+  end))
+end
+
+function request()
+  pos = pos + 1
+  local token, day = string.match(slots[((pos - 1) % #slots) + 1], "(%S+) (%S+)")
+  local body = '{"client_entry_id":"' .. uuid4() .. '","diary_date":"' .. day ..
+    '","abdominal_distension":1,"decreased_appetite":0,"debilitation":2,"leg_edema":0,' ..
+    '"discomfort_grade":1,"note":"slept badly","recorded_at":"' .. recorded_at .. '"}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token}, body)
+end
+
+function done(summary, latency, requests)
+  local used, slots_total = 0, 0
+  for _, t in ipairs(threads) do
+    used = used + t:get("pos")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"status_errors":%d,' ..
+    '"socket_errors":%d,"issued":%d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.status, e.connect + e.read + e.write + e.timeout, used))
+end
+"""
+
+
+@dataclass
+class Result:
+    label: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    peak_rss_mb: float
+    server_cpu: float  # cores used by gunicorn during the run
+    wrk_cpu: float  # cores used by wrk during the run
+
+
+# --- database ---------------------------------------------------------------------------
+
+
+def admin_url() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    return normalise_database_url(url)
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[str]:
+    """A database of our own, dropped at the end whatever happens."""
+    admin = create_engine(admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"bench_diary_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url()).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def prepare(url: str, secret: str, participants: int, slots_file: Path) -> date:
+    """Migrate, add participants at one site, write `token day` slots; returns today."""
+    from api import create_app
+    from api.auth import PARTICIPANT, issue_access_token
+    from api.extensions import db
+    from api.models import Participant, Site
+    from bench.floor_app import metadata as floor_metadata
+
+    app = create_app(
+        {
+            "APP_ENV": "production",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "AUTO_MIGRATE": True,
+            "JWT_SECRET": secret,
+            "ACCESS_TOKEN_TTL": timedelta(hours=3),
+        }
+    )
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo(ZONE)).date()
+    with app.app_context():
+        floor_metadata.create_all(db.engine)
+        site_id = db.session.scalar(select(Site.id).where(Site.code == "BJ302"))
+        rows = [
+            {
+                "study_code": f"BENCH-{n:06d}",
+                "site_id": site_id,
+                "arm": "msc",
+                "enrolled_on": today - timedelta(days=30),
+                "timezone": ZONE,
+                "locale": "zh-CN",
+                "status": "active",
+                "reminder_time": "09:00",
+                "diary_reminder_time": "20:00",
+                "created_at": now,
+                "auth_epoch": 0,
+                "version": 1,
+            }
+            for n in range(participants)
+        ]
+        db.session.execute(insert(Participant), rows)
+        db.session.commit()
+        ids = list(db.session.scalars(select(Participant.id).order_by(Participant.id)))
+        tokens = [issue_access_token("participant", pid, PARTICIPANT, 0)[0] for pid in ids]
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        db.engine.dispose()
+    # Slot i: participant i % P, day today - i // P (the backfill window: 3 days).
+    with slots_file.open("w") as out:
+        for back in range(3):
+            day = (today - timedelta(days=back)).isoformat()
+            for token in tokens:
+                out.write(f"{token} {day}\n")
+    return today
+
+
+# --- server -----------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime
+    except OSError:
+        return 0
+
+
+class Server:
+    """A gunicorn process tree on one port, with its memory sampled in the background."""
+
+    def __init__(self, app: str, port: int, env: dict[str, str], args: argparse.Namespace):
+        self.port = port
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+            "--chdir",
+            str(ROOT),
+        ]
+        self.proc = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._wait_until_listening()
+        self._sampler.start()
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *_children(self.proc.pid)]
+
+    def rss_kb(self) -> int:
+        return sum(_rss_kb(pid) for pid in self.pids())
+
+    def cpu_ticks(self) -> int:
+        return sum(_cpu_ticks(pid) for pid in self.pids())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_kb = max(self.peak_kb, self.rss_kb())
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                time.sleep(1.0)  # let every worker finish importing
+                return
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start listening")
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+# --- load -------------------------------------------------------------------------------
+
+
+def run_wrk(
+    url: str, connections: int, seconds: int, script: Path, slot_args: list[str]
+) -> tuple[dict, float]:
+    """Run wrk; returns its RESULT line and the CPU (cores) it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    command = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        *slot_args,
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    line = next(row for row in out.splitlines() if row.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :]), cpu / seconds
+
+
+class Slots:
+    """Hands out disjoint ranges of the slots file, one per wrk run."""
+
+    def __init__(self, path: Path, total: int, recorded_at: str) -> None:
+        self.path, self.total, self.next, self.recorded_at = path, total, 0, recorded_at
+
+    def take(self, count: int) -> list[str]:
+        """The next `count` unused slots; starts over when they run out (the floor has no
+        uniqueness to trip over, and the service runs first)."""
+        if self.next + count > self.total:
+            self.next = 0
+        first, self.next = self.next, self.next + count
+        return [str(self.path), str(first), str(count), "2", self.recorded_at]
+
+
+def measure(
+    label: str,
+    server: Server,
+    path: str,
+    script: Path,
+    slots: Slots,
+    args: argparse.Namespace,
+) -> list[Result]:
+    url = f"http://127.0.0.1:{server.port}{path}"
+    results = []
+    for connections in CONNECTIONS:
+        run_wrk(url, connections, WARMUP_SECONDS, script, slots.take(args.slots_per_warmup))
+        server.peak_kb = server.rss_kb()
+        ticks = server.cpu_ticks()
+        slot_args = slots.take(args.slots_per_run)
+        raw, wrk_cpu = run_wrk(url, connections, args.duration, script, slot_args)
+        server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
+        if raw["issued"] > int(slot_args[2]):
+            print(f"warning: {label} ran out of fresh slots; later requests were replays")
+        seconds = raw["duration_us"] / 1e6
+        results.append(
+            Result(
+                label=label,
+                connections=connections,
+                rps=raw["requests"] / seconds,
+                p50_ms=raw["p50_us"] / 1000,
+                p99_ms=raw["p99_us"] / 1000,
+                errors=raw["status_errors"] + raw["socket_errors"],
+                peak_rss_mb=server.peak_kb / 1024,
+                server_cpu=server_cpu,
+                wrk_cpu=wrk_cpu,
+            )
+        )
+        print(f"  {label} at {connections} connections: {results[-1].rps:.0f} req/s", flush=True)
+    return results
+
+
+def ping_ceiling(server: Server, script: Path, seconds: int) -> Result:
+    """`GET /ping` on the floor server: the load generator's and gunicorn's own ceiling."""
+    plain = script.with_name("ping.lua")
+    plain.write_text(
+        'function done(s, l, r) io.write(string.format(\'RESULT {"requests":%d,'
+        '"duration_us":%d,"p50_us":%d,"p99_us":%d,"status_errors":%d,"socket_errors":%d,'
+        '"issued":0}\\n\', s.requests, s.duration, l:percentile(50), l:percentile(99), '
+        "s.errors.status, s.errors.connect + s.errors.read + s.errors.write + "
+        "s.errors.timeout)) end\n"
+    )
+    server.peak_kb = server.rss_kb()
+    raw, wrk_cpu = run_wrk(f"http://127.0.0.1:{server.port}/ping", 50, seconds, plain, [])
+    seconds_run = raw["duration_us"] / 1e6
+    return Result(
+        "ping (no app, no db)",
+        50,
+        raw["requests"] / seconds_run,
+        raw["p50_us"] / 1000,
+        raw["p99_us"] / 1000,
+        raw["status_errors"] + raw["socket_errors"],
+        server.peak_kb / 1024,
+        0.0,
+        wrk_cpu,
+    )
+
+
+def report(results: list[Result], args: argparse.Namespace, load: str) -> None:
+    print()
+    print(
+        f"gunicorn: {args.workers} workers, worker class {args.worker_class}, "
+        f"{args.threads} thread(s) each; wrk -t2; {args.duration} s per run after a "
+        f"{WARMUP_SECONDS} s warm-up; load average before: {load}"
+    )
+    header = (
+        f"{'endpoint':<26}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'peak RSS MB':>13}{'server CPU':>12}{'wrk CPU':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r.label:<26}{r.connections:>6}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{r.errors:>8}{r.peak_rss_mb:>13.1f}{r.server_cpu:>12.2f}{r.wrk_cpu:>9.2f}"
+        )
+    by = {(r.label, r.connections): r for r in results}
+    diary50, floor50 = by[("diary submit", 50)], by[("floor", 50)]
+    diary10, floor10 = by[("diary submit", 10)], by[("floor", 10)]
+    throughput = diary50.rps / floor50.rps
+    latency = diary10.p99_ms / floor10.p99_ms
+    print()
+    print(
+        f"throughput at 50 connections: diary/floor = {throughput:.2f} "
+        f"(goal >= 0.50: {'met' if throughput >= 0.5 else 'NOT met'})"
+    )
+    print(
+        f"p99 at 10 connections: diary/floor = {latency:.2f} "
+        f"(goal <= 2.5: {'met' if latency <= 2.5 else 'NOT met'})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--worker-class", default="sync")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--participants", type=int, default=40000)
+    parser.add_argument("--skip-floor", action="store_true", help="measure the service only")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install -y wrk")
+    # Generous fresh slots per run: the floor's pace with room to spare.
+    args.slots_per_run = 2000 * args.duration
+    args.slots_per_warmup = 2000 * WARMUP_SECONDS
+    load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    secret = secrets.token_urlsafe(48)
+    with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        slots_file = work / "slots.txt"
+        print(f"preparing {args.participants} participants ...", flush=True)
+        prepare(url, secret, args.participants, slots_file)
+        script = work / "diary.lua"
+        script.write_text(WRK_SCRIPT)
+        recorded_at = datetime.now(ZoneInfo(ZONE)).isoformat(timespec="seconds")
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "DATABASE_URL": url,
+            "AUTO_MIGRATE": "0",
+            "JWT_SECRET": secret,
+            "PYTHONPATH": str(ROOT),
+        }
+        results: list[Result] = []
+        slots = Slots(slots_file, 3 * args.participants, recorded_at)
+        server = Server("wsgi:app", PORTS[0], env, args)
+        try:
+            results += measure("diary submit", server, DIARY_PATH, script, slots, args)
+        finally:
+            server.stop()
+        if not args.skip_floor:
+            floor = Server("bench.floor_app:app", PORTS[1], env, args)
+            try:
+                results += measure("floor", floor, "/floor", script, slots, args)
+                results.append(ping_ceiling(floor, script, 5))
+            finally:
+                floor.stop()
+    if args.skip_floor:
+        for r in results:
+            print(r)
+        return
+    report(results, args, load)
+
+
+if __name__ == "__main__":
+    main()
