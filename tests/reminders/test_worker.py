@@ -363,3 +363,42 @@ def test_cli_run_now_and_preview(app, factory, clock):
 def test_backoff_grows_and_honours_retry_after():
     assert [worker_module.backoff(n, 30, 3600, None) for n in (1, 2, 3, 10)] == [30, 60, 120, 3600]
     assert worker_module.backoff(1, 30, 3600, 90) == 90
+
+
+def test_sigterm_stops_the_worker_process_cleanly(app, database_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "AUTO_MIGRATE": "0",
+        "WORKER_INTERVAL_SECONDS": "60",
+        "PYTHONPATH": f"{root / 'tests' / 'guarded_site'}{os.pathsep}{root}",
+        "SOCKET_GUARD_ROOT": str(root),
+    }
+    for name in ("FCM_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS"):
+        env.pop(name, None)
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("flask")), "--app", "wsgi", "notifications", "run"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while "pass:" not in log_path.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    output = log_path.read_text()
+    assert "no FCM credentials: logging what would be sent" in output
+    assert "stopped" in output and "Traceback" not in output
