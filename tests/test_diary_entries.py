@@ -185,8 +185,9 @@ def test_note_is_optional_and_may_be_1000_characters(phone):
     ],
 )
 def test_days_outside_the_diary_are_refused_with_their_own_code(phone, factory, diary_date, error):
+    # Well-formed, but not a day this diary can take now: 409 with the rule's code.
     response = phone.post(MINE, json=body(diary_date))
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json["error"] == error
     assert "diary_date" in response.json["errors"]
     assert count(factory) == 0
@@ -212,7 +213,7 @@ def test_the_diary_ends_36_months_after_enrolment(factory, clock):
     phone = factory.as_(participant)
     assert phone.post(MINE, json=body("2029-03-01")).status_code == 201
     response = phone.post(MINE, json=body("2029-03-02"))
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json["error"] == "diary_period_ended"
 
 
@@ -226,7 +227,7 @@ def test_an_inactive_participant_is_refused_but_a_replay_still_answers(
         json={"status": "withdrawn", "reason": "consent withdrawn"},
     )
     response = phone.post(MINE, json=body("2026-03-09"))
-    assert response.status_code == 422
+    assert response.status_code == 409
     assert response.json["error"] == "participant_inactive"
     replay = phone.post(MINE, json=sent)
     assert replay.status_code == 200
@@ -353,12 +354,11 @@ def test_a_correction_needs_if_match_and_makes_a_new_version(phone, participant,
     assert audit[0].before["debilitation"] == 2 and audit[0].after["debilitation"] == 3
 
 
-def test_a_correction_without_changes_makes_no_version(phone, factory):
+@pytest.mark.parametrize("change", [{"debilitation": 2}, {}])
+def test_a_correction_without_changes_makes_no_version(phone, factory, change):
     created = phone.post(MINE, json=body())
     response = phone.patch(
-        f"{MINE}/{created.json['id']}",
-        json={"debilitation": 2},
-        headers={"If-Match": created.headers["ETag"]},
+        f"{MINE}/{created.json['id']}", json=change, headers={"If-Match": created.headers["ETag"]}
     )
     assert response.status_code == 200
     assert response.json["version"] == 1
@@ -391,7 +391,7 @@ def test_the_lock_falls_at_local_midnight(phone, clock):
 
 @pytest.mark.parametrize(
     "change",
-    [{"debilitation": 7}, {"diary_date": "2026-03-09"}, {"source": "staff"}, {}, {"note": 5}],
+    [{"debilitation": 7}, {"diary_date": "2026-03-09"}, {"source": "staff"}, {"note": 5}],
 )
 def test_an_invalid_correction_is_422_and_changes_nothing(phone, factory, change):
     created = phone.post(MINE, json=body())
@@ -399,7 +399,7 @@ def test_an_invalid_correction_is_422_and_changes_nothing(phone, factory, change
         f"{MINE}/{created.json['id']}", json=change, headers={"If-Match": created.headers["ETag"]}
     )
     assert response.status_code == 422
-    assert set(response.json["errors"]) == set(change) or "_schema" in response.json["errors"]
+    assert set(response.json["errors"]) == set(change)
     assert count(factory, DiaryEntryVersion) == 1
 
 
@@ -428,8 +428,8 @@ def test_my_entries_are_listed_newest_first_within_from_and_to(phone):
     paged = phone.get(MINE, query_string={"page": 2, "page_size": 2})
     assert [e["diary_date"] for e in paged.json] == ["2026-03-08"]
     assert '"total": 3' in paged.headers["X-Pagination"]
-    bad = phone.get(MINE, query_string={"from": "2026-03-10", "to": "2026-03-01"})
-    assert bad.status_code == 422 and "to" in bad.json["errors"]
+    empty = phone.get(MINE, query_string={"from": "2026-03-10", "to": "2026-03-01"})
+    assert empty.status_code == 200 and empty.json == []
     assert phone.get(MINE, query_string={"from": "March"}).json["errors"].keys() == {"from"}
 
 

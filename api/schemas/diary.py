@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, validate
 
-from api.models.diary import ENTRY_SOURCES, SCORE_FIELDS
+from api.models.diary import ENTRY_SOURCES
 from api.schemas.base import REASON, BaseSchema
 
 MAX_SYNC_ENTRIES = 100
@@ -123,17 +123,14 @@ class StaffDiaryEntryCreateSchema(DiaryEntryCreateSchema):
 
 
 class _ChangesSchema(BaseSchema):
+    """Fields to change; none at all is a no-op answered with the entry as it stands."""
+
     abdominal_distension = _score()
     decreased_appetite = _score()
     debilitation = _score()
     leg_edema = _score()
     discomfort_grade = _score()
     note = fields.String(validate=NOTE, allow_none=True)
-
-    @validates_schema
-    def _something_to_change(self, data: dict, **_kwargs: object) -> None:
-        if not set(data) & {*SCORE_FIELDS, "note", "diary_date"}:
-            raise ValidationError("Give at least one field to change.", "_schema")
 
 
 class DiaryEntryUpdateSchema(_ChangesSchema):
@@ -152,15 +149,10 @@ class StaffDiaryEntryUpdateSchema(_ChangesSchema):
 
 
 class DiaryEntryQuerySchema(BaseSchema):
-    """`from`/`to`: inclusive diary dates."""
+    """`from`/`to`: inclusive diary dates (a `from` after `to` is an empty range)."""
 
     from_ = fields.Date(data_key="from")
     to = fields.Date()
-
-    @validates_schema
-    def _ordered(self, data: dict, **_kwargs: object) -> None:
-        if "from_" in data and "to" in data and data["from_"] > data["to"]:
-            raise ValidationError("Must not be before `from`.", "to")
 
 
 class DiarySyncSchema(BaseSchema):

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
 from api.audit import Actor, record_audit, snapshot
-from api.errors import Conflict, DomainError, Invalid, NotFound
+from api.errors import Conflict, DomainError, NotFound
 from api.extensions import db
 from api.models import DiaryEntry, DiaryEntryVersion, Participant
 from api.models.diary import SCORE_FIELDS
@@ -67,10 +67,18 @@ def is_late(diary_date: date, zone: str, recorded_at: datetime, received_at: dat
     return completed >= day_end(diary_date, zone)
 
 
+class Refused(Conflict):
+    """A well-formed entry the diary cannot take now (its day, the participant's status):
+    409 with the rule's own `error` code, naming the field like a validation error."""
+
+    def __init__(self, field: str, message: str, *, error: str) -> None:
+        super().__init__(message, error=error, errors={field: [message]})
+
+
 def check_active(participant: Participant) -> None:
     """Withdrawn, completed or deceased participants keep no diary."""
     if not participant.is_active:
-        raise Invalid(
+        raise Refused(
             "participant",
             f"The participant is {participant.status}; the diary is closed.",
             error="participant_inactive",
@@ -83,23 +91,23 @@ def check_diary_day(
     """Refuse days the participant cannot have an entry for, each with its own code."""
     today = local_today(participant, now)
     if diary_date > today:
-        raise Invalid(
+        raise Refused(
             "diary_date", "The diary day has not begun yet.", error="diary_date_in_future"
         )
     if diary_date < participant.enrolled_on:
-        raise Invalid(
+        raise Refused(
             "diary_date",
             f"The diary starts on the enrolment day, {participant.enrolled_on.isoformat()}.",
             error="diary_date_before_enrolment",
         )
     study = _study()
     if diary_date > add_months(participant.enrolled_on, study.diary_months):
-        raise Invalid(
+        raise Refused(
             "diary_date", "The diary period of the study has ended.", error="diary_period_ended"
         )
     oldest = today - timedelta(days=study.backfill_days)
     if backfill and diary_date < oldest:
-        raise Invalid(
+        raise Refused(
             "diary_date",
             f"Entries can be made for today and the {study.backfill_days} previous days only; "
             "ask your site to record older days.",
