@@ -254,3 +254,23 @@ def test_concurrent_acknowledgements_one_wins(app, factory, alerts):
         .where(AuditEvent.action == "alert.acknowledged")
     )
     assert audits == 1
+
+
+def test_concurrent_checks_raise_each_alert_once(app, factory, clock):
+    """Several worker processes may run the check at once: the dedupe key settles it."""
+    clock.set(NOW)
+    people = [factory.participant(enrolled_on=date(2026, 2, 20)) for _ in range(3)]
+    for p in people:
+        add_entries(app, p, "2026-02-20", "2026-02-23")
+    counts = []
+
+    def run():
+        counts.append(check(app))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == 3
+    assert len(missed_alerts(factory)) == 3

@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from flask import current_app
 from sqlalchemy import (
     Date,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    or_,
     select,
     type_coerce,
 )
@@ -57,15 +59,28 @@ def _date(value: date) -> ColumnElement[Any]:
     return literal(value, Date())
 
 
-def _yesterday_by_zone(where: list[Any], now: datetime) -> ColumnElement[Any] | None:
-    """Each participant's local yesterday: a CASE over the (few) time zones in use."""
-    zones = db.session.scalars(select(P.c.timezone).where(*where).distinct()).all()
-    if not zones:
-        return None
-    return case(
-        {zone: _date(local_day(zone, now) - timedelta(days=1)) for zone in sorted(zones)},
-        value=P.c.timezone,
-    )
+def _zones(where: list[Any]) -> list[str]:
+    return sorted(db.session.scalars(select(P.c.timezone).where(*where).distinct()).all())
+
+
+def _by_zone(days: dict[str, date]) -> ColumnElement[Any]:
+    """A CASE over the participant's time zone (there are few) giving a precomputed day."""
+    return case({zone: _date(day) for zone, day in days.items()}, value=P.c.timezone)
+
+
+def _yesterdays(zones: list[str], now: datetime) -> dict[str, date]:
+    return {zone: local_day(zone, now) - timedelta(days=1) for zone in zones}
+
+
+def _diary_cutoff(last_day: date, months: int) -> date:
+    """Participants enrolled after this day cannot have passed month `months` by `last_day`.
+
+    Lets the per-entry filter skip the month arithmetic for all but such old enrolments.
+    """
+    cutoff = last_day - relativedelta(months=months)
+    while add_months_py(cutoff + timedelta(days=1), months) < last_day:
+        cutoff += timedelta(days=1)
+    return cutoff
 
 
 def _last_diary_day(study: StudyConfig) -> ColumnElement[Any]:
@@ -83,9 +98,11 @@ def compliance_select(
 ) -> Select[Any] | None:
     """The per-participant compliance statement for the participants matching `where`."""
     study = study_config()
-    yesterday = _yesterday_by_zone(where, now)
-    if yesterday is None:
+    zones = _zones(where)
+    if not zones:
         return None
+    yesterdays = _yesterdays(zones, now)
+    yesterday = _by_zone(yesterdays)
     window = study.compliance_window_days
     diary_last = _last_diary_day(study)
     active_last = case(
@@ -95,6 +112,7 @@ def compliance_select(
     last_day = least(diary_last, active_last, yesterday)
     start = greatest(P.c.enrolled_on, _date(from_)) if from_ else P.c.enrolled_on
     end = least(last_day, _date(to)) if to else last_day
+    window_start = _by_zone({z: d - timedelta(days=window - 1) for z, d in yesterdays.items()})
     bounds = (
         select(
             P.c.id,
@@ -106,44 +124,19 @@ def compliance_select(
             yesterday.label("y"),
             start.label("s"),
             end.label("e"),
-            greatest(P.c.enrolled_on, add_days(yesterday, -(window - 1))).label("ws"),
+            greatest(P.c.enrolled_on, window_start).label("ws"),
             last_day.label("we"),
             least(yesterday, diary_last).label("run_end"),
         )
         .where(*where)
-        .cte("bounds")
+        .subquery("bounds")
     )
     b = bounds.c
 
     def in_range(day: Any, lo: Any, hi: Any) -> ColumnElement[bool]:
         return and_(day >= lo, day <= hi)
 
-    entry_filters = []
-    if from_:
-        entry_filters.append(D.c.diary_date >= _date(from_))
-    if to:
-        entry_filters.append(D.c.diary_date <= _date(to))
-    entries = (
-        select(
-            b.id.label("pid"),
-            func.count()
-            .filter(in_range(D.c.diary_date, b.s, b.e), D.c.late.is_(False))
-            .label("on_time"),
-            func.count()
-            .filter(in_range(D.c.diary_date, b.s, b.e), D.c.late.is_(True))
-            .label("late"),
-            func.count()
-            .filter(in_range(D.c.diary_date, b.ws, b.we), D.c.late.is_(False))
-            .label("on_time_14"),
-            func.count()
-            .filter(in_range(D.c.diary_date, b.ws, b.we), D.c.late.is_(True))
-            .label("late_14"),
-        )
-        .select_from(bounds.join(D, D.c.participant_id == b.id))
-        .where(*entry_filters)
-        .group_by(b.id)
-        .subquery("entries")
-    )
+    entries = _entry_counts(where, yesterday, window_start, max(yesterdays.values()), from_, to)
     excused_entry = D.alias("excused_entry")
     excused = (
         select(
@@ -205,6 +198,48 @@ def compliance_select(
             .outerjoin(excused, excused.c.pid == b.id)
         )
         .order_by(S.c.code, b.study_code)
+    )
+
+
+def _entry_counts(
+    where: list[Any],
+    yesterday: ColumnElement[Any],
+    window_start: ColumnElement[Any],
+    latest_yesterday: date,
+    from_: date | None,
+    to: date | None,
+) -> Any:
+    """On-time and late entries per participant, in the range and in the recent window.
+
+    The same bounds as `compliance_select`'s, written so each entry row is tested only
+    with comparisons (no month arithmetic per row: PostgreSQL would evaluate it for each
+    of millions of rows), which keeps this as fast as a plain GROUP BY.
+    """
+    study = study_config()
+    day = D.c.diary_date
+    active = or_(P.c.status == "active", day < P.c.status_changed_on)
+    cutoff = _diary_cutoff(latest_yesterday, study.diary_months)
+    in_period = or_(P.c.enrolled_on > cutoff, day <= _last_diary_day(study))
+    common = [day >= P.c.enrolled_on, day <= yesterday, active, in_period]
+    in_range = [*common]
+    if from_:
+        in_range.append(day >= _date(from_))
+    if to:
+        in_range.append(day <= _date(to))
+    recent = [*common, day >= window_start]
+    on_time, late = D.c.late.is_(False), D.c.late.is_(True)
+    return (
+        select(
+            P.c.id.label("pid"),
+            func.count().filter(*in_range, on_time).label("on_time"),
+            func.count().filter(*in_range, late).label("late"),
+            func.count().filter(*recent, on_time).label("on_time_14"),
+            func.count().filter(*recent, late).label("late_14"),
+        )
+        .select_from(P.join(D, D.c.participant_id == P.c.id))
+        .where(*where)
+        .group_by(P.c.id)
+        .subquery("entries")
     )
 
 
@@ -415,9 +450,10 @@ def missed_runs(now: datetime, min_run: int) -> list[Any]:
     per participant are read (index probes), not their entries.
     """
     where = [P.c.status == "active"]
-    yesterday = _yesterday_by_zone(where, now)
-    if yesterday is None:
+    zones = _zones(where)
+    if not zones:
         return []
+    yesterday = _by_zone(_yesterdays(zones, now))
     run_end = least(yesterday, _last_diary_day(study_config()))
     before_enrolment = add_days(P.c.enrolled_on, -1)
     last_entry = select(func.max(D.c.diary_date)).where(
