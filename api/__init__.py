@@ -53,6 +53,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # Statement parameters (device tokens, e-mail addresses) stay out of the SQL log and
+    # out of the database errors that are logged.
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"].setdefault("hide_parameters", True)
 
     app.url_map.converters["int"] = IdConverter
     db.init_app(app)
@@ -86,6 +89,14 @@ def _configure_logging() -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    logging.getLogger("sqlalchemy.engine.Engine").addFilter(_hide_row_values)
+
+
+def _hide_row_values(record: logging.LogRecord) -> bool:
+    """SQLAlchemy's DEBUG echo prints every fetched row, device tokens included: not here."""
+    if isinstance(record.msg, str) and record.msg.startswith("Row "):
+        record.args = ("(values hidden)",)
+    return True
 
 
 def _configure_sqlite(app: Flask) -> None:
