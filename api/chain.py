@@ -349,21 +349,29 @@ class VerifyReport:
 
 
 def _chain_rows(connection: Connection, table: Table, key: str) -> Iterator[tuple[int, Any]]:
-    """One table's rows of a chain in sequence order, streamed."""
+    """One table's rows of a chain in sequence order, streamed (a server-side cursor)."""
     columns = [table.c[n] for n in (*CHAIN_FIELDS, *HASHED_FIELDS[table.name])]
     result = connection.execution_options(yield_per=500).execute(
         select(*columns).where(table.c.chain_key == key).order_by(table.c.seq)
     )
-    for row in result:
-        yield (row.seq, (table, row))
+    with result:  # closed when the walk stops early too, while the connection is ours
+        for row in result:
+            yield (-1 if row.seq is None else row.seq, (table, row))
 
 
 def verify_chain(connection: Connection, key: str, head_seq: int, head_hash: str) -> ChainResult:
     """Walk one chain (its rows from every table, merged by seq) and stop at the first break."""
-    merged = heapq.merge(
-        *(_chain_rows(connection, t, key) for t in CHAINED_TABLES),
-        key=lambda item: -1 if item[0] is None else item[0],
-    )
+    streams = [_chain_rows(connection, t, key) for t in CHAINED_TABLES]
+    try:
+        return _walk(heapq.merge(*streams, key=lambda item: item[0]), key, head_seq, head_hash)
+    finally:
+        # Close the cursors now: left to the garbage collector, a server-side cursor would
+        # be closed later on a connection that by then serves another request.
+        for stream in streams:
+            stream.close()
+
+
+def _walk(merged: Iterator[Any], key: str, head_seq: int, head_hash: str) -> ChainResult:
     expected_seq, prev = 1, GENESIS_HASH
     count = 0
     for _seq, (table, row) in merged:
