@@ -165,16 +165,19 @@ def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
     insert wait for the first transaction and then skip; SQLite takes the write lock
     first. No savepoint and no exception path are needed.
     """
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(DiaryEntry)
-        .values(**row)
-        .on_conflict_do_nothing()
-        .returning(DiaryEntry)
-        .options(lazyload(DiaryEntry.versions))  # a new entry's versions are known: none
-    )
-    return db.session.scalar(stmt)
+    stmt = _INSERT_UNLESS_TAKEN[db.session.get_bind().dialect.name]
+    return db.session.scalars(stmt, [row]).one_or_none()
+
+
+# Built once: the row travels as parameters, so each call skips building, coercing and
+# cache-keying a statement.
+_INSERT_UNLESS_TAKEN = {
+    name: insert(DiaryEntry)
+    .on_conflict_do_nothing()
+    .returning(DiaryEntry)
+    .options(lazyload(DiaryEntry.versions))  # a new entry's versions are known: none
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 def _replay_or_conflict(
