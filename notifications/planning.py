@@ -237,16 +237,22 @@ def _existing(lo: int, hi: int, now: datetime) -> dict[tuple[int, str, str, int]
     return {(r.participant_id, r.kind, r.target, r.offset_days): r for r in rows}
 
 
+_REMINDER_KEY = ["participant_id", "kind", "target", "offset_days"]
+
+
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
+    """``INSERT … ON CONFLICT DO NOTHING``: a concurrent planner's rows win.
+
+    Executed with RETURNING over the list of rows, which SQLAlchemy batches into
+    multi-row INSERTs ("insertmanyvalues"); the returned ids count what was new.
+    """
     if not rows:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Reminder.__table__).on_conflict_do_nothing(
-        index_elements=["participant_id", "kind", "target", "offset_days"]
-    )
-    result = db.session.execute(stmt, rows)
-    return result.rowcount if result.rowcount >= 0 else len(rows)
+    table = Reminder.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=_REMINDER_KEY).returning(table.c.id)
+    return len(db.session.execute(stmt, rows).all())
 
 
 def _row(reminder: PlannedReminder, now: datetime) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -161,10 +162,15 @@ def diary_days(
     zone = ZoneInfo(participant.timezone)
     first = max(now.astimezone(zone).date(), participant.enrolled_on)
     last = min(
-        until.astimezone(zone).date(),
-        participant.enrolled_on + relativedelta(months=rules.diary_months),
+        until.astimezone(zone).date(), diary_end(participant.enrolled_on, rules.diary_months)
     )
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@lru_cache(maxsize=4096)
+def diary_end(enrolled_on: date, months: int) -> date:
+    """The last diary day: `months` calendar months after enrolment (clamped to month end)."""
+    return enrolled_on + relativedelta(months=months)
 
 
 def worth_storing(

@@ -19,7 +19,8 @@ import socket
 import threading
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import monotonic
@@ -27,7 +28,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql
 
 from api.clock import utcnow
 from api.extensions import db
@@ -114,6 +116,15 @@ def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[C
     return [Claimed(*row) for row in rows]
 
 
+def _among(column: Any, ids: Iterable[int]) -> Any:
+    """`column IN ids`; on PostgreSQL ``= ANY(:array)``, one parameter whatever the count,
+    so the statement text stays the same from batch to batch (prepared once)."""
+    values = list(ids)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(Integer)))
+    return column.in_(values)
+
+
 # --- building messages ----------------------------------------------------------------------
 
 
@@ -124,20 +135,20 @@ def build_messages(claimed: list[Claimed], now: datetime) -> tuple[list[Outgoing
         row.id: row
         for row in db.session.execute(
             select(Participant.id, Participant.locale, Participant.timezone).where(
-                Participant.id.in_(participant_ids)
+                _among(Participant.id, participant_ids)
             )
         )
     }
     event_ids = {c.schedule_event_id for c in claimed if c.schedule_event_id}
     event_kinds = dict(
         db.session.execute(
-            select(ScheduleEvent.id, ScheduleEvent.kind).where(ScheduleEvent.id.in_(event_ids))
+            select(ScheduleEvent.id, ScheduleEvent.kind).where(_among(ScheduleEvent.id, event_ids))
         ).all()
     )
     devices: dict[int, list[Any]] = defaultdict(list)
     for row in db.session.execute(
         select(Device.id, Device.participant_id, Device.token, Device.platform)
-        .where(Device.participant_id.in_(participant_ids), Device.active.is_(True))
+        .where(_among(Device.participant_id, participant_ids), Device.active.is_(True))
         .order_by(Device.id)
     ):
         devices[row.participant_id].append(row)
@@ -262,7 +273,10 @@ def record(
         if outcome.deactivates_token:
             dead_tokens[message.device_id] = str(outcome.error_code)
     if deliveries:
-        db.session.execute(insert(ReminderDelivery.__table__), deliveries)
+        # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
+        # ("insertmanyvalues") without compiling a statement per batch.
+        table = ReminderDelivery.__table__
+        db.session.execute(insert(table).returning(table.c.id), deliveries)
     for device_id, reason in dead_tokens.items():
         db.session.execute(
             update(Device)
@@ -270,7 +284,7 @@ def record(
             .values(active=False, deactivated_at=now, deactivated_reason=reason, updated_at=now)
         )
     counts: Counter = Counter()
-    finishes = []
+    finishes, sent_ids = [], []
     for reminder in claimed:
         if reminder.id in no_device:
             state = {
@@ -281,6 +295,9 @@ def record(
         else:
             state = decide(reminder, by_reminder[reminder.id], now, retry_base, retry_cap)
         counts["retrying" if state["status"] == "planned" else state["status"]] += 1
+        if state["status"] == "sent":
+            sent_ids.append(reminder.id)
+            continue
         finishes.append(
             {
                 "rid": reminder.id,
@@ -292,16 +309,59 @@ def record(
                 "now": now,
             }
         )
+    recorded = 0
+    if sent_ids:  # the common case, in one statement
+        recorded += db.session.execute(
+            update(_REMINDERS)
+            .where(
+                _among(_REMINDERS.c.id, sent_ids),
+                _REMINDERS.c.lease_owner == worker_id,
+                _REMINDERS.c.status == "sending",
+            )
+            .values(
+                status="sent",
+                sent_at=now,
+                last_error=None,
+                next_attempt_at=None,
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+        ).rowcount
     if finishes:
         result = db.session.execute(_FINISH, finishes)
-        lost = len(finishes) - (result.rowcount if result.rowcount >= 0 else len(finishes))
-        if lost > 0:
-            counts["lease_lost"] += lost
+        recorded += result.rowcount if result.rowcount >= 0 else len(finishes)
+    if recorded < len(claimed):
+        counts["lease_lost"] += len(claimed) - recorded
     db.session.commit()
     return counts
 
 
 # --- the worker -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """Claimed reminders and their messages, on their way through the sender."""
+
+    claimed: list[Claimed]
+    messages: list[Outgoing]
+    no_device: set[int]
+    now: datetime
+    outcomes: list[Outcome] | None = None
+    future: Future | None = None
+
+    def start(self, pool: ThreadPoolExecutor, sender: Sender) -> None:
+        if self.messages:
+            self.future = pool.submit(sender.send, self.messages, self.now)
+        else:
+            self.outcomes = []
+
+    def result(self) -> list[Outcome]:
+        if self.outcomes is None:
+            assert self.future is not None
+            self.outcomes = self.future.result()
+        return self.outcomes
 
 
 class Worker:
@@ -345,28 +405,44 @@ class Worker:
             return result
 
     def dispatch(self) -> Counter:
+        """Claim, send and record batches until nothing is due (or asked to stop).
+
+        The next batch is claimed and its messages built while the current one is with
+        FCM, so the database work hides behind the network wait. Every claimed batch is
+        sent and recorded, even when asked to stop: stopping only claims no more.
+        """
         totals: Counter = Counter()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcm-send") as pool:
+            in_flight: _Batch | None = None
+            while True:
+                upcoming = None if self.stopping.is_set() else self._next_batch()
+                if in_flight is not None:
+                    totals.update(self._finish(in_flight))
+                if upcoming is None:
+                    return totals
+                upcoming.start(pool, self.sender)
+                in_flight = upcoming
+
+    def _next_batch(self) -> _Batch | None:
         batch = int(self.config["FCM_BATCH_SIZE"])
         lease = timedelta(seconds=int(self.config["REMINDER_LEASE_SECONDS"]))
-        while not self.stopping.is_set():
-            claimed = claim(self.id, self.clock(), batch, lease)
-            db.session.commit()
-            if not claimed:
-                break
-            totals.update(self.deliver(claimed))
-        return totals
-
-    def deliver(self, claimed: list[Claimed]) -> Counter:
+        claimed = claim(self.id, self.clock(), batch, lease)
+        db.session.commit()
+        if not claimed:
+            return None
         now = self.clock()
         messages, no_device = build_messages(claimed, now)
         db.session.commit()  # end the read transaction before the network wait
-        outcomes = self.sender.send(messages, now) if messages else []
+        return _Batch(claimed, messages, no_device, now)
+
+    def _finish(self, batch: _Batch) -> Counter:
+        outcomes = batch.result()
         counts = record(
             self.id,
-            claimed,
-            messages,
+            batch.claimed,
+            batch.messages,
             outcomes,
-            no_device,
+            batch.no_device,
             self.clock(),
             float(self.config["REMINDER_RETRY_BASE_SECONDS"]),
             float(self.config["REMINDER_RETRY_MAX_SECONDS"]),
@@ -374,11 +450,20 @@ class Worker:
         log.info(
             "worker %s: %d reminders, %d messages: %s",
             self.id,
-            len(claimed),
-            len(messages),
+            len(batch.claimed),
+            len(batch.messages),
             ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
         )
         return counts
+
+    def deliver(self, claimed: list[Claimed]) -> Counter:
+        """Send and record one claimed batch, start to end (no overlap)."""
+        now = self.clock()
+        messages, no_device = build_messages(claimed, now)
+        db.session.commit()
+        batch = _Batch(claimed, messages, no_device, now)
+        batch.outcomes = self.sender.send(messages, now) if messages else []
+        return self._finish(batch)
 
     def check_alerts(self) -> int:
         from api.services.alerts import check_missed_diaries

@@ -96,6 +96,26 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_GET(self) -> None:
+        """``/stats``: what was received (for benchmarks running the fake in a process)."""
+        if self.path != "/stats":
+            self._send(
+                404, {"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}}
+            )
+            return
+        state = self.server.state
+        with state.lock:
+            ok = Counter(r.reminder_id for r in state.received if r.answer == "ok")
+            total = len(state.received)
+        repeats = sum(n - 1 for n in ok.values())
+        self._send(200, {"messages": total, "distinct_reminders": len(ok), "repeats": repeats})
+
+    def do_DELETE(self) -> None:
+        """``/stats``: forget what was received."""
+        with self.server.state.lock:
+            self.server.state.received.clear()
+        self._send(200, {})
+
     def do_POST(self) -> None:
         state = self.server.state
         raw = self._body()
