@@ -143,16 +143,20 @@ def _ack(factory, who, alert_id, body):
 def test_symptom_alert_needs_the_sites_decision(factory, alerts):
     coordinator = alerts["coordinator"]
     bad = [
-        ({"note": "called her"}, "decision"),
-        ({"decision": "not_adverse_event"}, "note"),
-        ({"note": "x", "decision": "adverse_event_recorded"}, "adverse_event_id"),
-        ({"note": "x", "decision": "not_adverse_event", "adverse_event_id": 1}, "adverse_event_id"),
-        ({"note": "x", "decision": "maybe"}, "decision"),
-        ({"note": "x", "decision": "not_adverse_event", "extra": True}, "extra"),
+        ({"note": "called her"}, "decision", 409),
+        ({"decision": "not_adverse_event"}, "note", 422),
+        ({"note": "x", "decision": "adverse_event_recorded"}, "adverse_event_id", 409),
+        (
+            {"note": "x", "decision": "not_adverse_event", "adverse_event_id": 1},
+            "adverse_event_id",
+            409,
+        ),
+        ({"note": "x", "decision": "maybe"}, "decision", 422),
+        ({"note": "x", "decision": "not_adverse_event", "extra": True}, "extra", 422),
     ]
-    for body, field in bad:
+    for body, field, status in bad:
         response = _ack(factory, coordinator, alerts["symptom"], body)
-        assert response.status_code == 422, body
+        assert response.status_code == status, body
         assert field in response.json["errors"], response.json
     response = _ack(
         factory,
@@ -195,7 +199,8 @@ def test_decision_links_the_adverse_event_of_that_participant(factory, alerts):
     response = _ack(
         factory, coordinator, alerts["urgent"], {**body, "adverse_event_id": other_ae.json["id"]}
     )
-    assert response.status_code == 422 and "adverse_event_id" in response.json["errors"]
+    assert response.status_code == 409 and "adverse_event_id" in response.json["errors"]
+    assert response.json["error"] == "unknown_adverse_event"
     response = _ack(
         factory, coordinator, alerts["urgent"], {**body, "adverse_event_id": own_ae.json["id"]}
     )
@@ -212,7 +217,7 @@ def test_missed_diary_alert_takes_no_decision(app, factory, alerts):
     )
     coordinator = alerts["coordinator"]
     response = _ack(factory, coordinator, alert_id, {"note": "x", "decision": "not_adverse_event"})
-    assert response.status_code == 422 and "decision" in response.json["errors"]
+    assert response.status_code == 409 and "decision" in response.json["errors"]
     response = _ack(factory, coordinator, alert_id, {"note": "Phone broken; paper diary."})
     assert response.status_code == 200 and response.json["decision"] is None
 

@@ -217,21 +217,30 @@ def test_diary_period_end_from_jan_31_with_a_one_month_diary(app, factory, clock
     assert _by_code(report)[p.study_code]["expected"] == 29  # Jan 31 - Feb 28
 
 
-def test_excused_days_bad_input_is_422_and_writes_nothing(app, factory, trial):
+def test_excused_days_bad_input_is_refused_and_writes_nothing(app, factory, trial):
+    """422 for what the schema refuses; 409 with the rule's code for a well-formed range
+    that the participant's dates refuse."""
     client = factory.as_(trial["coordinator"])
     url = f"/api/v1/participants/{trial['A'].id}/excused-days"
     bad = [
-        ({"from": "2026-02-26", "to": "2026-02-25", "reason": "hospital"}, "to"),
-        ({"from": "2026-02-01", "to": "2026-02-02", "reason": "hospital"}, "from"),
-        ({"from": "2026-02-26", "reason": "hospital"}, "to"),
-        ({"from": "2026-02-26", "to": "2026-02-27"}, "reason"),
-        ({"from": "2026-02-26", "to": "2026-02-27", "reason": "x", "extra": 1}, "extra"),
-        ({"from": "2026-02-26", "to": "2030-02-27", "reason": "hospital"}, "to"),
+        ({"from": "2026-02-26", "to": "2026-02-25", "reason": "hospital"}, "to", 409),
+        ({"from": "2026-02-01", "to": "2026-02-02", "reason": "hospital"}, "from", 409),
+        ({"from": "2026-02-26", "to": "2030-02-27", "reason": "hospital"}, "to", 409),
+        ({"from": "2026-02-26", "reason": "hospital"}, "to", 422),
+        ({"from": "2026-02-26", "to": "2026-02-27"}, "reason", 422),
+        ({"from": "2026-02-26", "to": "2026-02-27", "reason": "x", "extra": 1}, "extra", 422),
+        ({"from": "2026-02-26", "to": "yesterday", "reason": "hospital"}, "to", 422),
     ]
-    for body, field in bad:
+    for body, field, status in bad:
         response = client.post(url, json=body)
-        assert response.status_code == 422, body
+        assert response.status_code == status, body
         assert field in response.json["errors"], response.json
+        if status == 409:
+            assert response.json["error"] in {
+                "date_range_reversed",
+                "before_enrolment",
+                "date_range_too_long",
+            }
     count = factory.scalar(select(func.count()).select_from(ExcusedDay))
     assert count == 3
 

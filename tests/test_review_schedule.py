@@ -155,7 +155,7 @@ def test_record_actual_date_and_missed(factory, enrolled, clock):
     again = client.patch(url, json={"actual_date": "2026-02-03"})
     assert again.status_code == 200 and again.json["version"] == response.json["version"]
     response = client.patch(url, json={"status": "missed", "reason": "entered by mistake"})
-    assert response.status_code == 422 and response.json["error"] == "event_completed"
+    assert response.status_code == 409 and response.json["error"] == "event_completed"
     lab = _events(factory, p)[("lab_visit", 1)]
     response = client.patch(
         f"/api/v1/participants/{p.id}/schedule/{lab['id']}",
@@ -165,30 +165,31 @@ def test_record_actual_date_and_missed(factory, enrolled, clock):
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "status"),
     [
-        ({"target_date": "2026-05-06"}, "reason"),
-        ({"target_date": "2026-02-27", "reason": "too late now"}, "target_date"),
-        ({"actual_date": "2026-03-02"}, "actual_date"),
-        ({"actual_date": "2026-01-31"}, "actual_date"),
-        ({"status": "missed"}, "reason"),
-        ({"status": "completed"}, "actual_date"),
-        ({"status": "cancelled", "reason": "nope"}, "status"),
-        ({"reason": "only a reason"}, "_schema"),
+        ({"target_date": "2026-05-06"}, "reason", 409),
+        ({"target_date": "2026-02-27", "reason": "too late now"}, "target_date", 409),
+        ({"actual_date": "2026-03-02"}, "actual_date", 409),
+        ({"actual_date": "2026-01-31"}, "actual_date", 409),
+        ({"status": "missed"}, "reason", 409),
+        ({"status": "completed"}, "actual_date", 409),
+        ({"status": "cancelled", "reason": "nope"}, "status", 422),
         (
             {"target_date": "2026-05-06", "actual_date": "2026-02-27", "reason": "x y z"},
             "target_date",
+            409,
         ),
-        ({"target_date": "not a date", "reason": "holiday"}, "target_date"),
-        ({"window_start": "2026-05-01"}, "window_start"),
+        ({"target_date": "not a date", "reason": "holiday"}, "target_date", 422),
+        ({"window_start": "2026-05-01"}, "window_start", 422),
     ],
 )
-def test_bad_changes_are_422_and_write_nothing(factory, enrolled, body, field):
+def test_bad_changes_are_refused_and_write_nothing(factory, enrolled, body, field, status):
+    """422 for what the schema refuses, 409 with the rule's code for what a rule refuses."""
     p, coordinator, event = enrolled
     response = factory.as_(coordinator).patch(
         f"/api/v1/participants/{p.id}/schedule/{event['id']}", json=body
     )
-    assert response.status_code == 422, response.json
+    assert response.status_code == status, response.json
     assert field in response.json["errors"], response.json
     assert factory.scalar(select(ScheduleEvent.version).where(ScheduleEvent.id == event["id"])) == 1
     assert (
@@ -274,3 +275,12 @@ def test_changing_the_study_configuration_never_rewrites_past_events(app, factor
     new_events = _events(factory, newer)
     assert len(new_events) == 6
     assert new_events[("lab_visit", 2)]["window_start"] == "2026-02-26"
+
+
+def test_a_reason_alone_changes_nothing(factory, enrolled):
+    p, coordinator, event = enrolled
+    response = factory.as_(coordinator).patch(
+        f"/api/v1/participants/{p.id}/schedule/{event['id']}", json={"reason": "just a note"}
+    )
+    assert response.status_code == 200
+    assert (response.json["version"], response.json["reason"]) == (1, None)

@@ -1,6 +1,6 @@
 """Compliance report, day-by-day calendar and excused days."""
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, validate
 
 from api.schemas.base import REASON, BaseSchema, DateRangeQuerySchema
 
@@ -82,11 +82,6 @@ class ExcusedDayCreateSchema(BaseSchema):
     from_ = fields.Date(data_key="from", required=True)
     to = fields.Date(required=True)
     reason = fields.String(required=True, validate=REASON)
-
-    @validates_schema
-    def _ordered(self, data: dict, **_kwargs: object) -> None:
-        if "from_" in data and "to" in data and data["to"] < data["from_"]:
-            raise ValidationError("Must not be before 'from'.", "to")
 
 
 class ExcusedDaySchema(BaseSchema):

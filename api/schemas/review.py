@@ -1,6 +1,6 @@
 """Alerts and adverse events, as coordinators read and write them."""
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, validate
 
 from api.clock import utcnow
 from api.models.review import ALERT_DECISIONS, ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
@@ -122,8 +122,3 @@ class AdverseEventUpdateSchema(BaseSchema):
     awareness_at = fields.AwareDateTime(allow_none=True)
     reported_at = fields.AwareDateTime(allow_none=True)
     reason = fields.String(required=True, validate=REASON)
-
-    @validates_schema
-    def _not_empty(self, data: dict, **_kwargs: object) -> None:
-        if not set(data) - {"reason"}:
-            raise ValidationError("Give at least one field to change.", "_schema")

@@ -1,6 +1,6 @@
 """Schedule events: infusions, lab visits, follow-up contacts."""
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import fields, validate
 
 from api.models.schedule import EVENT_KINDS, EVENT_STATUSES
 from api.schemas.base import REASON, BaseSchema
@@ -33,10 +33,3 @@ class ScheduleEventUpdateSchema(BaseSchema):
     actual_date = fields.Date(metadata={"description": "The day it took place"})
     status = fields.String(validate=validate.OneOf(("completed", "missed")))
     reason = fields.String(validate=REASON)
-
-    @validates_schema
-    def _one_change(self, data: dict, **_kwargs: object) -> None:
-        if not set(data) - {"reason"}:
-            raise ValidationError("Give target_date, actual_date or status.", "_schema")
-        if "target_date" in data and ("actual_date" in data or "status" in data):
-            raise ValidationError("Reschedule on its own.", "target_date")

@@ -10,11 +10,12 @@ from sqlalchemy import Select, select
 
 from api.audit import Actor, record_audit, snapshot
 from api.clock import utcnow
-from api.errors import Invalid, NotFound
+from api.errors import NotFound
 from api.extensions import db
 from api.models import AdverseEvent, DiaryEntry, Participant
 from api.services.alerts import raise_alert
 from api.services.participants import local_today
+from api.services.rules import Refused
 
 AUDITED_FIELDS = (
     "term",
@@ -47,22 +48,30 @@ def _validate(participant: Participant, values: dict[str, Any], now: datetime) -
     today = local_today(participant, now)
     onset = values.get("onset_date")
     if onset is not None and onset > today:
-        raise Invalid("onset_date", "Must not be in the future.")
+        raise Refused("onset_date", "Must not be in the future.", error="date_in_future")
     if onset is not None and onset < participant.enrolled_on:
-        raise Invalid("onset_date", "Must not be before enrolment.")
+        raise Refused("onset_date", "Must not be before enrolment.", error="before_enrolment")
     for field in ("awareness_at", "reported_at"):
         if values.get(field) is not None and values[field] > now + timedelta(minutes=5):
-            raise Invalid(field, "Must not be in the future.")
+            raise Refused(field, "Must not be in the future.", error="date_in_future")
     aware, reported = values.get("awareness_at"), values.get("reported_at")
     if aware and reported and reported < aware:
-        raise Invalid("reported_at", "Must not be before the site became aware.")
+        raise Refused(
+            "reported_at",
+            "Must not be before the site became aware.",
+            error="reported_before_awareness",
+        )
     entry_id = values.get("diary_entry_id")
     if entry_id is not None:
         owner = db.session.scalar(
             select(DiaryEntry.participant_id).where(DiaryEntry.id == entry_id)
         )
         if owner != participant.id:
-            raise Invalid("diary_entry_id", "No such diary entry for this participant.")
+            raise Refused(
+                "diary_entry_id",
+                "No such diary entry for this participant.",
+                error="unknown_diary_entry",
+            )
 
 
 def _after_change(ae: AdverseEvent, participant: Participant, now: datetime) -> None:

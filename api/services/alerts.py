@@ -10,9 +10,10 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.audit import Actor, record_audit, snapshot
-from api.errors import Conflict, Invalid
+from api.errors import Conflict
 from api.extensions import db
 from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
+from api.services.rules import Refused
 
 # Higher index = more severe; a symptom alert is not raised where a worse one exists.
 _SYMPTOM_KINDS = ("symptom", "symptom_urgent")
@@ -183,25 +184,40 @@ def _check_decision(alert: Alert, decision: str | None, adverse_event_id: int | 
         raise Conflict("The alert was already acknowledged.", error="alert_already_acknowledged")
     if alert.kind not in _SYMPTOM_KINDS:
         if decision is not None or adverse_event_id is not None:
-            raise Invalid("decision", "Only symptom alerts take a decision.")
+            raise Refused(
+                "decision", "Only symptom alerts take a decision.", error="decision_not_applicable"
+            )
         return
     if decision is None:
-        raise Invalid(
+        raise Refused(
             "decision",
             "A symptom alert needs the site's decision: not_adverse_event or "
             "adverse_event_recorded.",
+            error="decision_required",
         )
     if decision == "not_adverse_event":
         if adverse_event_id is not None:
-            raise Invalid("adverse_event_id", "Only with decision adverse_event_recorded.")
+            raise Refused(
+                "adverse_event_id",
+                "Only with decision adverse_event_recorded.",
+                error="adverse_event_not_applicable",
+            )
         return
     if adverse_event_id is None:
-        raise Invalid("adverse_event_id", "Name the adverse event that was recorded.")
+        raise Refused(
+            "adverse_event_id",
+            "Name the adverse event that was recorded.",
+            error="adverse_event_required",
+        )
     owner = db.session.scalar(
         select(AdverseEvent.participant_id).where(AdverseEvent.id == adverse_event_id)
     )
     if owner != alert.participant_id:
-        raise Invalid("adverse_event_id", "No such adverse event for this participant.")
+        raise Refused(
+            "adverse_event_id",
+            "No such adverse event for this participant.",
+            error="unknown_adverse_event",
+        )
 
 
 def alerts_query(

@@ -10,10 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from api.audit import Actor, record_audit
 from api.clock import utcnow
-from api.errors import Invalid
 from api.extensions import db
 from api.models import ExcusedDay, Participant
 from api.services.compliance import add_months_py, study_config
+from api.services.rules import Refused
 
 MAX_RANGE_DAYS = 366
 
@@ -35,14 +35,16 @@ def excuse_days(
     for overlapping ranges are settled by the unique (participant, day) constraint.
     """
     if last < first:
-        raise Invalid("to", "Must not be before 'from'.")
+        raise Refused("to", "Must not be before 'from'.", error="date_range_reversed")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise Invalid("to", f"At most {MAX_RANGE_DAYS} days at once.")
+        raise Refused("to", f"At most {MAX_RANGE_DAYS} days at once.", error="date_range_too_long")
     if first < participant.enrolled_on:
-        raise Invalid("from", "Must not be before the enrolment date.")
+        raise Refused("from", "Must not be before the enrolment date.", error="before_enrolment")
     diary_end = add_months_py(participant.enrolled_on, study_config().diary_months)
     if last > diary_end:
-        raise Invalid("to", "Must be within the diary period (to month 36).")
+        raise Refused(
+            "to", "Must be within the diary period (to month 36).", error="after_diary_period"
+        )
     now = utcnow()
     rows = [
         {

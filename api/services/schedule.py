@@ -9,9 +9,10 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Select, or_, select, update
 
 from api.audit import Actor, record_audit, snapshot
-from api.errors import Conflict, Invalid, NotFound
+from api.errors import Conflict, NotFound
 from api.extensions import db
 from api.models import Participant, ScheduleEvent
+from api.services.rules import Refused
 from api.study import StudyConfig
 
 
@@ -127,6 +128,14 @@ def update_event(
     status = changes.get("status")
     target = changes.get("target_date")
     actual = changes.get("actual_date")
+    if target is None and actual is None and status is None:
+        return event  # nothing to change (a reason alone changes nothing)
+    if target is not None and (actual is not None or status is not None):
+        raise Refused(
+            "target_date",
+            "Reschedule on its own, then record what happened.",
+            error="one_change_at_a_time",
+        )
     if event.status == "cancelled":
         raise Conflict(
             "The event was cancelled (the participant left the study).",
@@ -136,18 +145,22 @@ def update_event(
         _check_reschedule(participant, event, target, reason, today)
     if actual is not None:
         if actual > today:
-            raise Invalid("actual_date", "Must not be in the future.")
+            raise Refused("actual_date", "Must not be in the future.", error="date_in_future")
         if actual < participant.enrolled_on:
-            raise Invalid("actual_date", "Must not be before enrolment.")
+            raise Refused("actual_date", "Must not be before enrolment.", error="before_enrolment")
         if status == "missed":
-            raise Invalid("status", "An event with an actual date took place.")
+            raise Refused(
+                "status", "An event with an actual date took place.", error="event_took_place"
+            )
     if status == "missed":
         if not reason:
-            raise Invalid("reason", "Say why the event was missed.")
+            raise Refused("reason", "Say why the event was missed.", error="reason_required")
         if event.status == "completed":
-            raise Invalid("status", "The event already took place.", error="event_completed")
+            raise Refused("status", "The event already took place.", error="event_completed")
     if status == "completed" and actual is None and event.actual_date is None:
-        raise Invalid("actual_date", "Give the day the event took place.")
+        raise Refused(
+            "actual_date", "Give the day the event took place.", error="actual_date_required"
+        )
     before = snapshot(event, SCHEDULE_AUDIT_FIELDS)
     if target is not None and target != event.target_date:
         # Reminders follow on the planner's next pass: it cancels those of the old date.
@@ -192,9 +205,9 @@ def _check_reschedule(
             error="schedule_event_not_scheduled",
         )
     if target < today:
-        raise Invalid("target_date", "Must be today or later.")
+        raise Refused("target_date", "Must be today or later.", error="date_in_past")
     if not reason:
-        raise Invalid("reason", "Say why the event is rescheduled.")
+        raise Refused("reason", "Say why the event is rescheduled.", error="reason_required")
 
 
 def out_of_window(event: ScheduleEvent) -> bool:
