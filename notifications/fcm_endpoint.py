@@ -5,8 +5,10 @@ module sets both on the messaging service of one `firebase_admin.App`:
 
 - the ``messages:send`` URL, so ``FCM_ENDPOINT`` (a staging proxy, or the fake FCM of the
   tests) replaces ``https://fcm.googleapis.com``;
-- an HTTP adapter for that base with a connection pool as large as the SDK's own and with
-  *no* retries on HTTP status: the SDK would otherwise sleep out 429 ``Retry-After`` and
+- an HTTP adapter for that base with a connection pool as large as a `send_each` batch
+  (500: the SDK sends each message of a batch from its own thread; its own pool of 100
+  would open and discard hundreds of connections per batch) and with *no* retries on
+  HTTP status: the SDK would otherwise sleep out 429 ``Retry-After`` and
   retry 500/503 four times inside `send_each`, holding the worker's lease. The worker
   retries instead, with back-off, until the reminder expires. A connection that could not
   be opened is still retried once (nothing was sent).
@@ -24,7 +26,7 @@ from urllib3.util.retry import Retry
 
 PINNED_VERSION = "7.7.0"
 DEFAULT_BASE = "https://fcm.googleapis.com"
-_POOL_SIZE = 100
+_POOL_SIZE = 500  # one connection per message of a full send_each batch
 
 
 def _no_status_retries() -> Retry:

@@ -24,10 +24,10 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, exists, not_, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from api.extensions import db
 from api.models import DiaryEntry, ExcusedDay, Participant, Reminder, ScheduleEvent
+from notifications.bulk import insert_missing
 from notifications.rules import (
     EventRef,
     ParticipantPlan,
@@ -57,7 +57,7 @@ class PlanResult:
 
     def describe(self) -> str:
         if self.skipped:
-            return "planning skipped (another worker is planning)"
+            return "planning skipped (another worker holds the planner lock)"
         cancelled = sum(self.cancelled.values())
         return (
             f"planned {self.inserted} new, {self.moved} moved, {self.revived} revived, "
@@ -241,18 +241,8 @@ _REMINDER_KEY = ["participant_id", "kind", "target", "offset_days"]
 
 
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
-    """``INSERT … ON CONFLICT DO NOTHING``: a concurrent planner's rows win.
-
-    Executed with RETURNING over the list of rows, which SQLAlchemy batches into
-    multi-row INSERTs ("insertmanyvalues"); the returned ids count what was new.
-    """
-    if not rows:
-        return 0
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = Reminder.__table__
-    stmt = insert(table).on_conflict_do_nothing(index_elements=_REMINDER_KEY).returning(table.c.id)
-    return len(db.session.execute(stmt, rows).all())
+    """Insert the new reminders; a concurrent planner's rows win (``ON CONFLICT DO NOTHING``)."""
+    return insert_missing(Reminder.__table__, _REMINDER_KEY, rows)
 
 
 def _row(reminder: PlannedReminder, now: datetime) -> dict:
@@ -363,32 +353,39 @@ def _release_planner_lock(conn: Connection | None) -> None:
 
 
 def tidy(now: datetime) -> PlanResult:
-    """Steps 1 and 2 (expire, cancel), committed: run on every pass, by every worker."""
-    result = PlanResult(expired=expire_stale(now), cancelled=cancel_invalid(now))
-    db.session.commit()
-    return result
+    """Steps 1 and 2 (expire, cancel), committed: each pass, by whichever worker is free.
+
+    Claiming re-checks the same conditions, so a pass that skips this because another
+    worker holds the planner lock sends nothing stale.
+    """
+    return _locked(now, full=False)
 
 
 def plan(now: datetime, *, chunk_size: int | None = None) -> PlanResult:
     """A full planning pass (steps 1 to 3), committed chunk by chunk."""
-    result = tidy(now)
-    size = chunk_size or current_app.config["REMINDER_PLAN_CHUNK"]
+    return _locked(now, full=True, chunk_size=chunk_size)
+
+
+def _locked(now: datetime, *, full: bool, chunk_size: int | None = None) -> PlanResult:
     try:
         lock = _try_planner_lock()
     except _PlannerBusy:
-        result.skipped = True
-        return result
+        return PlanResult(skipped=True)
     try:
-        until = now + plan_ahead()
-        for participants in _participant_chunks(size):
-            plan_chunk(participants, now, until, result)
-            db.session.commit()
+        result = PlanResult(expired=expire_stale(now), cancelled=cancel_invalid(now))
+        db.session.commit()
+        if full:
+            size = chunk_size or current_app.config["REMINDER_PLAN_CHUNK"]
+            until = now + plan_ahead()
+            for participants in _participant_chunks(size):
+                plan_chunk(participants, now, until, result)
+                db.session.commit()
+        return result
     except BaseException:
         db.session.rollback()
         raise
     finally:
         _release_planner_lock(lock)
-    return result
 
 
 def preview(participant: Participant, now: datetime, days: int) -> list[PlannedReminder]:

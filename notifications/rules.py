@@ -78,6 +78,7 @@ class PlannedReminder:
         return (self.participant_id, self.kind, self.target, self.offset_days)
 
 
+@lru_cache(maxsize=2048)
 def parse_hhmm(value: str | time) -> time:
     if isinstance(value, time):
         return value
@@ -85,6 +86,7 @@ def parse_hhmm(value: str | time) -> time:
     return time(int(hours), int(minutes))
 
 
+@lru_cache(maxsize=65536)
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     """The UTC instant of local `day` `at` in `zone` (gaps and folds: see the module doc)."""
     return datetime.combine(day, at).replace(tzinfo=zone, fold=0).astimezone(UTC)

@@ -28,13 +28,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from sqlalchemy import Integer, and_, any_, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql
 
 from api.clock import utcnow
 from api.extensions import db
 from api.models import Device, Participant, Reminder, ReminderDelivery, ScheduleEvent
 from notifications import planning
+from notifications.bulk import insert_rows
 from notifications.sender import Outcome, Outgoing, Sender, sender_from_config
 from notifications.texts import render
 
@@ -272,11 +273,7 @@ def record(
         )
         if outcome.deactivates_token:
             dead_tokens[message.device_id] = str(outcome.error_code)
-    if deliveries:
-        # executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
-        # ("insertmanyvalues") without compiling a statement per batch.
-        table = ReminderDelivery.__table__
-        db.session.execute(insert(table).returning(table.c.id), deliveries)
+    insert_rows(ReminderDelivery.__table__, deliveries)
     for device_id, reason in dead_tokens.items():
         db.session.execute(
             update(Device)
