@@ -38,6 +38,7 @@ class AdverseEvents(MethodView):
     @blp.arguments(AdverseEventCreateSchema)
     @blp.response(201, AdverseEventSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict, participant_id: int):
         """Record an adverse event; a serious one raises an urgent alert, starts the 24 h clock."""
         principal = current_principal()
@@ -62,6 +63,7 @@ class AdverseEventItem(MethodView):
     @blp.arguments(AdverseEventUpdateSchema)
     @blp.response(200, AdverseEventSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def patch(self, body: dict, participant_id: int, ae_id: int):
         """Amend an adverse event (reason required; the old values stay in the audit trail)."""
         principal = current_principal()

@@ -67,7 +67,11 @@ class ExcusedDays(MethodView):
     @blp.auth("coordinator")
     @blp.arguments(ExcusedDayCreateSchema)
     @blp.response(201, ExcusedDaySchema(many=True))
+    @blp.alt_response(
+        200, schema=ExcusedDaySchema(many=True), description="Every day was already excused"
+    )
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict, participant_id: int):
         """Excuse a range of days (a hospital stay): 201 if any day is new, else 200."""
         principal = current_principal()
