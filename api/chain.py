@@ -1,17 +1,24 @@
 """Tamper evidence: the audit trail and the diary versions are append-only hash chains.
 
-Every new `AuditEvent` and `DiaryEntryVersion` is linked when the session flushes it, so
-each writer is covered without calling anything: the row gets its chain's key, the next
-sequence number, the previous link's hash and its own hash, a SHA-256 over a canonical
-JSON of its content, the chain key, the sequence number and that previous hash.
+Every new `AuditEvent` and `DiaryEntryVersion` is linked as it is inserted, so each
+writer is covered without calling anything. The row gets its chain's key, the next
+sequence number, the previous link's hash, and its own hash: SHA-256 over the previous
+hash, the sequence number and a digest of its content (canonical JSON of its fields,
+table and chain).
 
 Chains are partitioned so concurrent writers do not queue on one head: one chain per
 participant (their audit rows and diary versions interleaved, in one order), and one
 per entity type for audit rows concerning no participant (``type:staff``, …). The head
-of each chain is a `ChainHead` row, locked (``SELECT … FOR UPDATE``) the first time a
-transaction writes to that chain and updated once per flush; writers of one participant
-take turns, other participants never wait. On SQLite the whole write is serialised
-anyway (``BEGIN IMMEDIATE``).
+of each chain is a `ChainHead` row, locked while a transaction extends that chain:
+writers of one participant take turns, other participants never wait.
+
+Where the linking happens: the application always computes the content digest (the
+canonical form lives in Python, next to `verify_chains`). On PostgreSQL a BEFORE INSERT
+trigger (migration 0004) then locks the head, numbers and links the row and moves the
+head, inside the INSERT: no extra round trip per submission. On SQLite, where a
+statement costs no round trip and writes are serialised anyway (``BEGIN IMMEDIATE``),
+the session does the same in Python: it reads the heads once per transaction and
+updates them once per flush.
 
 Rows of these tables are never updated or deleted: the ORM refuses it here, and on
 PostgreSQL a trigger (migration 0003) refuses it in the database too. `verify_chains`
@@ -96,6 +103,7 @@ HEADS: Table = ChainHead.__table__  # type: ignore[assignment]
 
 _HEADS_KEY = "chain_heads"  # Session.info: {chain_key: (seq, head_hash)} locked in this txn
 _DIRTY_KEY = "chain_heads_dirty"  # Session.info: chain keys advanced in the current flush
+_LINKED_KEY = "chain_linked"  # Session.info: rows the database linked in the current flush
 
 
 class AppendOnlyError(RuntimeError):
@@ -113,54 +121,76 @@ def chain_key_for(row: Any) -> str:
     return f"type:{row.entity_type}"[:64]
 
 
-def _canonical(value: Any, column_type: Any = None) -> Any:
-    """One JSON form for a value, whether it comes from Python or back from the database."""
-    if value is None:
-        return None
-    if isinstance(column_type, DateTime) or isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat(timespec="microseconds")
-    if isinstance(column_type, Date) or isinstance(value, date):
+def _json_value(value: Any) -> Any:
+    """One JSON form for a value of a JSON column (or anything without a column type)."""
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
         return value.isoformat()
-    if isinstance(column_type, Boolean) or isinstance(value, bool):
-        return bool(value)
-    if isinstance(column_type, Integer):
-        return int(value)
-    if isinstance(column_type, String | Text):
-        return str(value)
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
+        return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
+        return [_json_value(v) for v in value]
     return value
 
 
-def _column_type(table: Table, name: str) -> Any:
-    column_type = table.c[name].type
-    # UTCDateTime and friends: compare by what they store.
-    return getattr(column_type, "impl_instance", column_type)
+def _instant(value: datetime) -> str:
+    if value.tzinfo is None:  # SQLite hands instants back without their zone: UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _converter(column_type: Any) -> Callable[[Any], Any]:
+    """How a column's value is written into the digest, so Python's value before the
+    INSERT and the database's value read back later give the same text."""
+    column_type = getattr(column_type, "impl_instance", column_type)  # UTCDateTime
+    if isinstance(column_type, DateTime):
+        return _instant
+    if isinstance(column_type, Date):
+        return date.isoformat
+    if isinstance(column_type, Boolean):
+        return bool
+    if isinstance(column_type, Integer):
+        return int
+    if isinstance(column_type, String | Text):
+        return str
+    return _json_value
+
+
+_CONVERTERS: dict[str, tuple[tuple[str, Callable[[Any], Any]], ...]] = {}
+
+
+def _converters(table: Table) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    found = _CONVERTERS.get(table.name)
+    if found is None:
+        found = tuple((n, _converter(table.c[n].type)) for n in HASHED_FIELDS[table.name])
+        _CONVERTERS[table.name] = found
+    return found
+
+
+def content_digest(table: Table, chain_key: str, content: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a row's content, its table and its chain."""
+    row = {}
+    for name, convert in _converters(table):
+        value = content.get(name)
+        row[name] = None if value is None else convert(value)
+    payload = {"v": HASH_VERSION, "table": table.name, "chain": chain_key, "row": row}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def link_hash(prev_hash: str, digest: str, seq: int) -> str:
+    """A row's hash: its place in the chain and its content (the trigger computes the same)."""
+    return hashlib.sha256(f"{prev_hash}:{digest}:{seq}".encode()).hexdigest()
 
 
 def row_hash(
     table: Table, chain_key: str, seq: int, prev_hash: str, content: dict[str, Any]
 ) -> str:
-    """SHA-256 of the canonical JSON of a row's content and its place in the chain."""
-    payload = {
-        "v": HASH_VERSION,
-        "table": table.name,
-        "chain": chain_key,
-        "seq": seq,
-        "prev": prev_hash,
-        "row": {
-            name: _canonical(content.get(name), _column_type(table, name))
-            for name in HASHED_FIELDS[table.name]
-        },
-    }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The hash a row with this content must carry at this place of this chain."""
+    return link_hash(prev_hash, content_digest(table, chain_key, content), seq)
 
 
 # --- linking new rows --------------------------------------------------------------------
@@ -207,13 +237,29 @@ def _select_heads(connection: Connection, keys: list[str]) -> dict[str, tuple[in
     return {key: (seq, head) for key, seq, head in rows}
 
 
+def _in_database(connection: Connection) -> bool:
+    """PostgreSQL links rows in its trigger; elsewhere the session does it."""
+    return connection.dialect.name == "postgresql"
+
+
 def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
-    """Lock every chain this flush will extend, in one sorted batch."""
+    """Lock every chain this flush will extend, in one sorted batch.
+
+    On PostgreSQL the trigger locks each head as it links a row; a flush extending
+    several chains (a batch job) takes their locks here first, in sorted order, so two
+    such flushes cannot deadlock.
+    """
     if not chain_enabled():
         return
-    keys = [chain_key_for(obj) for obj in session.new if isinstance(obj, CHAINED_MODELS)]
-    if keys:
-        _lock_heads(session, session.connection(), keys)
+    keys = {chain_key_for(obj) for obj in session.new if isinstance(obj, CHAINED_MODELS)}
+    if not keys:
+        return
+    connection = session.connection()
+    if not _in_database(connection):
+        _lock_heads(session, connection, sorted(keys))
+    elif len(keys) > 1:
+        _lock_heads(session, connection, sorted(keys))
+        _forget_heads(session)  # the trigger reads the heads itself
 
 
 def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
@@ -222,14 +268,21 @@ def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
     if session is None or not chain_enabled():
         return
     key = chain_key_for(target)
+    table: Table = mapper.local_table  # type: ignore[assignment]
+    content = {name: getattr(target, name) for name in HASHED_FIELDS[table.name]}
+    digest = content_digest(table, key, content)
+    if _in_database(connection):
+        # The trigger turns the digest into the linked hash and sets seq and prev_hash;
+        # this object's copies are reloaded if anyone reads them.
+        target.chain_key, target.seq, target.prev_hash, target.row_hash = key, None, None, digest
+        session.info.setdefault(_LINKED_KEY, []).append(target)
+        return
     heads = _heads(session)
     if key not in heads:  # added during the flush, after before_flush looked
         _lock_heads(session, connection, [key])
     seq, prev = heads[key]
-    table: Table = mapper.local_table  # type: ignore[assignment]
-    content = {name: getattr(target, name) for name in HASHED_FIELDS[table.name]}
     target.chain_key, target.seq, target.prev_hash = key, seq + 1, prev
-    target.row_hash = row_hash(table, key, seq + 1, prev, content)
+    target.row_hash = link_hash(prev, digest, seq + 1)
     heads[key] = (seq + 1, target.row_hash)
     session.info.setdefault(_DIRTY_KEY, set()).add(key)
 
@@ -248,10 +301,18 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
     )
 
 
+def _after_flush_postexec(session: Session, _context: UOWTransaction) -> None:
+    """Rows the trigger linked: their seq, prev_hash and row_hash are the database's."""
+    for target in session.info.pop(_LINKED_KEY, ()):
+        if target in session:
+            session.expire(target, ["seq", "prev_hash", "row_hash"])
+
+
 def _forget_heads(session: Session, *_args: Any) -> None:
     """After any rollback (a savepoint's too) the locked heads may be stale: re-read them."""
     session.info.pop(_HEADS_KEY, None)
     session.info.pop(_DIRTY_KEY, None)
+    session.info.pop(_LINKED_KEY, None)
 
 
 def _transaction_ended(session: Session, transaction: Any) -> None:
@@ -292,6 +353,7 @@ def install_chain_events() -> None:
         return
     event.listen(Session, "before_flush", _before_flush)
     event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "after_flush_postexec", _after_flush_postexec)
     event.listen(Session, "after_soft_rollback", _forget_heads)
     event.listen(Session, "after_transaction_end", _transaction_ended)
     event.listen(Session, "do_orm_execute", _refuse_bulk)

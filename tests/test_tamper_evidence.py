@@ -535,3 +535,23 @@ def test_concurrent_first_rows_of_a_new_chain_share_one_head(app):
     rows = chain_rows(app, "type:race_test")
     assert [r[2] for r in rows] == list(range(1, 9))
     assert verify(app).ok
+
+
+def test_transactions_extending_the_same_chains_in_opposite_orders_do_not_deadlock(app, factory):
+    """A flush that extends several chains locks their heads in one sorted order."""
+    one, two = factory.participant(), factory.participant()
+
+    def write(i: int) -> None:
+        order = (one.id, two.id) if i % 2 == 0 else (two.id, one.id)
+        for n in range(5):
+            with app.app_context():
+                for pid in order:
+                    record_audit(
+                        ("system", None), f"batch.{n}", "participant", pid, participant_id=pid
+                    )
+                db.session.commit()
+
+    assert _run_threads(6, write) == []
+    report = verify(app)
+    assert report.ok, report.breaks
+    assert report.rows["audit_events"] == 2 + 6 * 5 * 2
