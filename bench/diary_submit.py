@@ -28,6 +28,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -345,18 +346,68 @@ def run_wrk(
 
 
 class Slots:
-    """Hands out disjoint ranges of the slots file, one per wrk run."""
+    """Hands out disjoint ranges of the slots file, one per wrk run.
+
+    Each run gets a small file of its own, so wrk's threads read only their share before
+    the clock starts mattering.
+    """
 
     def __init__(self, path: Path, total: int, recorded_at: str) -> None:
         self.path, self.total, self.next, self.recorded_at = path, total, 0, recorded_at
+        self.lines: list[str] | None = None
+        self.runs = 0
 
     def take(self, count: int) -> list[str]:
         """The next `count` unused slots; starts over when they run out (the floor has no
-        uniqueness to trip over, and the service runs first)."""
+        uniqueness to trip over; the diary's own warning says if it ever does)."""
+        if self.lines is None:
+            self.lines = self.path.read_text().splitlines(keepends=True)
         if self.next + count > self.total:
             self.next = 0
         first, self.next = self.next, self.next + count
-        return [str(self.path), str(first), str(count), "2", self.recorded_at]
+        self.runs += 1
+        part = self.path.with_name(f"{self.path.stem}-{id(self)}-{self.runs}.txt")
+        part.write_text("".join(self.lines[first : first + count]))
+        return [str(part), "0", str(count), "2", self.recorded_at]
+
+
+def run_once(
+    label: str,
+    server: Server,
+    path: str,
+    script: Path,
+    slots: Slots,
+    args: argparse.Namespace,
+    connections: int,
+) -> Result:
+    """A warm-up, then one measured wrk run at `connections`."""
+    url = f"http://127.0.0.1:{server.port}{path}"
+    run_wrk(url, connections, WARMUP_SECONDS, script, slots.take(args.slots_per_warmup))
+    server.peak_kb = server.rss_kb()
+    ticks = server.cpu_ticks()
+    slot_args = slots.take(args.slots_per_run)
+    raw, wrk_cpu = run_wrk(url, connections, args.duration, script, slot_args)
+    server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
+    if raw["issued"] > int(slot_args[2]) and label.startswith("diary"):
+        print(f"warning: {label} ran out of fresh slots; later requests were replays")
+    seconds = raw["duration_us"] / 1e6
+    result = Result(
+        label=label,
+        connections=connections,
+        rps=raw["requests"] / seconds,
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=raw["status_errors"] + raw["socket_errors"],
+        peak_rss_mb=server.peak_kb / 1024,
+        server_cpu=server_cpu,
+        wrk_cpu=wrk_cpu,
+    )
+    print(
+        f"  {label} at {connections} connections: {result.rps:.0f} req/s, "
+        f"p99 {result.p99_ms:.1f} ms",
+        flush=True,
+    )
+    return result
 
 
 def measure(
@@ -367,33 +418,27 @@ def measure(
     slots: Slots,
     args: argparse.Namespace,
 ) -> list[Result]:
-    url = f"http://127.0.0.1:{server.port}{path}"
-    results = []
-    for connections in CONNECTIONS:
-        run_wrk(url, connections, WARMUP_SECONDS, script, slots.take(args.slots_per_warmup))
-        server.peak_kb = server.rss_kb()
-        ticks = server.cpu_ticks()
-        slot_args = slots.take(args.slots_per_run)
-        raw, wrk_cpu = run_wrk(url, connections, args.duration, script, slot_args)
-        server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
-        if raw["issued"] > int(slot_args[2]):
-            print(f"warning: {label} ran out of fresh slots; later requests were replays")
-        seconds = raw["duration_us"] / 1e6
-        results.append(
-            Result(
-                label=label,
-                connections=connections,
-                rps=raw["requests"] / seconds,
-                p50_ms=raw["p50_us"] / 1000,
-                p99_ms=raw["p99_us"] / 1000,
-                errors=raw["status_errors"] + raw["socket_errors"],
-                peak_rss_mb=server.peak_kb / 1024,
-                server_cpu=server_cpu,
-                wrk_cpu=wrk_cpu,
-            )
-        )
-        print(f"  {label} at {connections} connections: {results[-1].rps:.0f} req/s", flush=True)
-    return results
+    """One run per connection count against one server."""
+    return [
+        run_once(label, server, path, script, slots, args, connections)
+        for connections in CONNECTIONS
+    ]
+
+
+def median_of(runs: list[Result]) -> Result:
+    """The median run by figure (rounds differ by what else the machine was doing)."""
+    first = runs[0]
+    return Result(
+        label=first.label,
+        connections=first.connections,
+        rps=statistics.median(r.rps for r in runs),
+        p50_ms=statistics.median(r.p50_ms for r in runs),
+        p99_ms=statistics.median(r.p99_ms for r in runs),
+        errors=sum(r.errors for r in runs),
+        peak_rss_mb=max(r.peak_rss_mb for r in runs),
+        server_cpu=statistics.median(r.server_cpu for r in runs),
+        wrk_cpu=statistics.median(r.wrk_cpu for r in runs),
+    )
 
 
 def ping_ceiling(server: Server, script: Path, seconds: int) -> Result:
@@ -422,12 +467,15 @@ def ping_ceiling(server: Server, script: Path, seconds: int) -> Result:
     )
 
 
-def report(results: list[Result], args: argparse.Namespace, load: str) -> None:
+def report(
+    results: list[Result], args: argparse.Namespace, load: str, load_after: str = "?"
+) -> None:
     print()
     print(
         f"gunicorn: {args.workers} workers, worker class {args.worker_class}, "
         f"{args.threads} thread(s) each; wrk -t2; {args.duration} s per run after a "
-        f"{WARMUP_SECONDS} s warm-up; load average before: {load}"
+        f"{WARMUP_SECONDS} s warm-up; median of {getattr(args, 'rounds', 1)} interleaved "
+        f"rounds; load average before: {load}, after: {load_after}"
     )
     header = (
         f"{'endpoint':<26}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -458,18 +506,19 @@ def report(results: list[Result], args: argparse.Namespace, load: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--participants", type=int, default=40000)
-    parser.add_argument("--skip-floor", action="store_true", help="measure the service only")
+    parser.add_argument("--participants", type=int, default=60000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    # Generous fresh slots per run: the floor's pace with room to spare.
-    args.slots_per_run = 2000 * args.duration
-    args.slots_per_warmup = 2000 * WARMUP_SECONDS
+    # Fresh (participant, day) slots for every diary request: 60,000 participants x 3
+    # days last 3 rounds x 2 runs at up to 1,800 requests/s (a warning says otherwise).
+    args.slots_per_run = 1800 * args.duration
+    args.slots_per_warmup = 1800 * WARMUP_SECONDS
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     secret = secrets.token_urlsafe(48)
     with bench_database() as url, tempfile.TemporaryDirectory() as tmp:
@@ -488,25 +537,29 @@ def main() -> None:
             "JWT_SECRET": secret,
             "PYTHONPATH": str(ROOT),
         }
-        results: list[Result] = []
-        slots = Slots(slots_file, 3 * args.participants, recorded_at)
-        server = Server("wsgi:app", PORTS[0], env, args)
+        diary_slots = Slots(slots_file, 3 * args.participants, recorded_at)
+        floor_slots = Slots(slots_file, 3 * args.participants, recorded_at)
+        servers = [
+            ("diary submit", Server("wsgi:app", PORTS[0], env, args), DIARY_PATH, diary_slots),
+            ("floor", Server("bench.floor_app:app", PORTS[1], env, args), "/floor", floor_slots),
+        ]
+        runs: dict[tuple[str, int], list[Result]] = {}
         try:
-            results += measure("diary submit", server, DIARY_PATH, script, slots, args)
+            # Interleaved rounds, both servers up: whatever else the shared machine does
+            # falls on both alike, and the median of the rounds is reported.
+            for n in range(args.rounds):
+                print(f"round {n + 1} of {args.rounds} (load {os.getloadavg()[0]:.2f})")
+                for connections in CONNECTIONS:
+                    for label, server, path, slots in servers:
+                        result = run_once(label, server, path, script, slots, args, connections)
+                        runs.setdefault((label, connections), []).append(result)
+            ping = ping_ceiling(servers[1][1], script, 5)
         finally:
-            server.stop()
-        if not args.skip_floor:
-            floor = Server("bench.floor_app:app", PORTS[1], env, args)
-            try:
-                results += measure("floor", floor, "/floor", script, slots, args)
-                results.append(ping_ceiling(floor, script, 5))
-            finally:
-                floor.stop()
-    if args.skip_floor:
-        for r in results:
-            print(r)
-        return
-    report(results, args, load)
+            for _, server, _, _ in servers:
+                server.stop()
+    results = [median_of(r) for r in runs.values()]
+    results.sort(key=lambda r: (r.label != "diary submit", r.connections))
+    report([*results, ping], args, load, "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":
