@@ -101,11 +101,12 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
     slots = iter(slots_file.read_text().splitlines())
     recorded_at = datetime.now(ZoneInfo(bench.ZONE)).isoformat(timespec="seconds")
     per_request: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu_per_request: dict[str, list[float]] = {mode: [] for mode in MODES}
     requests = {mode: 0 for mode in MODES}
 
     def block(mode: str) -> float:
         client = apps[mode].test_client()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         for _ in range(args.per_block):
             token, day = next(slots).split()
             response = client.post(
@@ -116,12 +117,14 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
             if response.status_code != 201:
                 raise SystemExit(f"{mode}: {response.status_code} {response.get_json()}")
         requests[mode] += args.per_block
+        cpu_per_request[mode].append((time.thread_time() - cpu_started) * 1000 / args.per_block)
         return (time.perf_counter() - started) * 1000 / args.per_block
 
     for mode in MODES:  # warm-up: connections, caches
         block(mode)
     statements.update(baseline=0, chained=0)
     requests.update(baseline=0, chained=0)
+    cpu_per_request.update(baseline=[], chained=[])
     for n in range(args.blocks):
         order = MODES if n % 2 == 0 else MODES[::-1]
         for mode in order:
@@ -136,9 +139,16 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
         times = per_request[mode]
         print(
             f"{mode:<9} median {statistics.median(times):6.2f} ms/submission "
-            f"(blocks {min(times):.2f} .. {max(times):.2f}), "
+            f"(blocks {min(times):.2f} .. {max(times):.2f}), application CPU "
+            f"{statistics.median(cpu_per_request[mode]):.2f} ms, "
             f"{statements[mode] / requests[mode]:.1f} SQL statements/submission"
         )
+    cpu_base, cpu_chained = (statistics.median(cpu_per_request[m]) for m in MODES)
+    print(
+        f"application CPU: chain adds {cpu_chained - cpu_base:+.2f} ms "
+        f"({(cpu_chained / cpu_base - 1) * 100:+.1f} %) per submission (the steadier figure "
+        "on a busy machine; the database's share is in the wall time only)"
+    )
     base, chained = (statistics.median(per_request[m]) for m in MODES)
     change = (chained / base - 1) * 100
     print(
