@@ -51,6 +51,19 @@ class SiteComplianceSchema(BaseSchema):
     participants_with_missed_run = fields.Integer()
 
 
+class BelowThresholdSchema(BaseSchema):
+    """Who to call: participants under the threshold over the recent window."""
+
+    participant_id = fields.Integer()
+    study_code = fields.String()
+    site = fields.String()
+    rate_last_14_days = fields.Float(allow_none=True)
+    expected_last_14_days = fields.Integer()
+    on_time_last_14_days = fields.Integer()
+    current_missed_run = fields.Integer()
+    last_entry_date = fields.Date(allow_none=True)
+
+
 class ComplianceReportSchema(BaseSchema):
     from_ = fields.Date(data_key="from", allow_none=True)
     to = fields.Date(allow_none=True)
@@ -59,7 +72,7 @@ class ComplianceReportSchema(BaseSchema):
     window_days = fields.Integer()
     sites = fields.List(fields.Nested(SiteComplianceSchema))
     participants = fields.List(fields.Nested(ParticipantComplianceSchema))
-    below_threshold = fields.List(fields.Nested(ParticipantComplianceSchema))
+    below_threshold = fields.List(fields.Nested(BelowThresholdSchema))
 
 
 class CalendarDaySchema(BaseSchema):
