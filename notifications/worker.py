@@ -405,7 +405,8 @@ class Worker:
         """Claim, send and record batches until nothing is due (or asked to stop).
 
         The next batch is claimed and its messages built while the current one is with
-        FCM, so the database work hides behind the network wait. Every claimed batch is
+        FCM, and the current one is recorded while the next is with FCM: the database
+        work hides behind the network wait. Every claimed batch is
         sent and recorded, even when asked to stop: stopping only claims no more.
         """
         totals: Counter = Counter()
@@ -414,10 +415,13 @@ class Worker:
             while True:
                 upcoming = None if self.stopping.is_set() else self._next_batch()
                 if in_flight is not None:
-                    totals.update(self._finish(in_flight))
+                    in_flight.result()  # FCM answered the current batch
+                if upcoming is not None:
+                    upcoming.start(pool, self.sender)  # the next one goes out at once...
+                if in_flight is not None:
+                    totals.update(self._finish(in_flight))  # ...while this one is recorded
                 if upcoming is None:
                     return totals
-                upcoming.start(pool, self.sender)
                 in_flight = upcoming
 
     def _next_batch(self) -> _Batch | None:
