@@ -1,17 +1,38 @@
-"""Operators' commands: `flask --app wsgi staff add …`, `demo`, `alerts check`, …"""
+"""Operators' commands: `flask --app wsgi staff add …`, `alerts check`, `demo`, `audit verify`.
+
+Each command parses its options, calls a domain function and reports; the rules live in
+`api/services/`, `api/chain.py` and `notifications/`.
+"""
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
 
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
+alerts_cli = AppGroup("alerts", help="Alerts for coordinators.")
+audit_cli = AppGroup("audit", help="Check the tamper-evident audit trail.")
+
+
+def parse_instant(value: str | None) -> datetime:
+    """An operator's ``--now``: an ISO 8601 instant with its offset (default: now)."""
+    if value is None:
+        return utcnow()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter("give an ISO 8601 instant with its offset") from exc
+    if moment.tzinfo is None:
+        raise click.BadParameter("give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00")
+    return moment
 
 
 @staff_cli.command("add")
@@ -43,9 +64,60 @@ def _describe(exc: DomainError) -> str:
     return exc.message
 
 
+@alerts_cli.command("check")
+@click.option("--now", "now_text", help="Check as of this ISO 8601 instant (default: now).")
+def alerts_check(now_text: str | None) -> None:
+    """Raise missed-diary alerts (once per run of missed days); the worker runs this too."""
+    from api.services.alerts import check_missed_diaries
+
+    raised = check_missed_diaries(parse_instant(now_text))
+    db.session.commit()
+    click.echo(f"{raised} missed-diary alert(s) raised.")
+
+
+@click.command("demo")
+@click.option("--seed", type=int, default=None, help="Random seed (default: random).")
+@with_appcontext
+def demo_command(seed: int | None) -> None:
+    """Fill an empty database with a small believable trial (refuses if it has participants)."""
+    from api.services.demo import DemoRefused, build_demo
+
+    try:
+        summary = build_demo(utcnow(), seed=seed)
+    except DemoRefused as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(summary.describe())
+
+
+@audit_cli.command("verify")
+@click.option("--quiet", is_flag=True, help="Print only broken chains and the summary.")
+def audit_verify(quiet: bool) -> None:
+    """Recompute every chain; print each chain's result and exit 1 if any link is broken."""
+    from api.chain import ChainResult, verify_chains
+
+    def show(result: ChainResult) -> None:
+        if result.broken is not None:
+            click.echo(f"BROKEN {result.chain_key}: {result.broken.describe()}")
+        elif not quiet:
+            click.echo(f"OK     {result.chain_key}: {result.rows} rows, head {result.head_hash}")
+
+    with db.engine.connect() as connection:
+        report = verify_chains(connection, on_chain=show)
+    for broken in report.breaks:
+        if broken.chain_key is None or broken.problem == "the chain has no head row":
+            click.echo(f"BROKEN {broken.chain_key or '-'}: {broken.describe()}")
+    rows = ", ".join(f"{count} {table}" for table, count in report.rows.items())
+    summary = f"{report.chains} chains, {rows}"
+    if report.ok:
+        click.echo(f"{summary}: all links verified.")
+        return
+    click.echo(f"{summary}: {len(report.breaks)} broken.", err=True)
+    raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
-    from api.audit_cli import audit_cli
-    from api.review_cli import alerts_cli, demo_command
     from notifications.cli import notifications_cli
 
     app.cli.add_command(staff_cli)
