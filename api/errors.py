@@ -7,6 +7,7 @@ the handlers here turn it, Flask's HTTP errors and validation failures into that
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
@@ -184,10 +185,20 @@ def handle_domain_error(exc: DomainError) -> Response:
     )
 
 
-def _is_connection_lost(exc: Exception) -> bool:
-    if isinstance(exc, OperationalError):
+# SQLite reports programming errors ("no such column") as OperationalError too; only these
+# mean the embedded database is unavailable for now.
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def _is_connection_lost(exc: DBAPIError) -> bool:
+    """The database is unreachable or busy (retry later), not the request or code at fault."""
+    if exc.connection_invalidated:
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(marker in str(exc.orig).lower() for marker in _SQLITE_UNAVAILABLE)
+    return True
 
 
 def handle_database_error(exc: DBAPIError) -> Response:

@@ -71,3 +71,18 @@ def test_unexpected_errors_are_500_without_internals(tmp_path, caplog):
     assert "SELECT" not in text and "Traceback" not in text
     assert body["message"] == "Internal server error."
     assert "secret internals" in caplog.text  # logged for operators, never shown
+
+
+def test_sqlite_programming_errors_are_500_not_unavailable(tmp_path):
+    from sqlalchemy import text
+
+    from api.extensions import db
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+
+    @app.get("/bad-sql")
+    def bad_sql():
+        db.session.execute(text("SELECT no_such_column FROM sites"))
+
+    response = app.test_client().get("/bad-sql")
+    assert_shape(response, 500, "internal_error")
