@@ -6,12 +6,14 @@ Each command parses its options, calls a domain function and reports; the rules 
 
 from __future__ import annotations
 
+import signal
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
 from api.clock import utcnow
 from api.errors import DomainError
@@ -20,6 +22,7 @@ from api.extensions import db
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
 alerts_cli = AppGroup("alerts", help="Alerts for coordinators.")
 audit_cli = AppGroup("audit", help="Check the tamper-evident audit trail.")
+notifications_cli = AppGroup("notifications", help="Push reminders: the worker and a preview.")
 
 
 def parse_instant(value: str | None) -> datetime:
@@ -32,7 +35,7 @@ def parse_instant(value: str | None) -> datetime:
         raise click.BadParameter("give an ISO 8601 instant with its offset") from exc
     if moment.tzinfo is None:
         raise click.BadParameter("give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00")
-    return moment
+    return moment.astimezone(UTC)
 
 
 @staff_cli.command("add")
@@ -117,8 +120,42 @@ def audit_verify(quiet: bool) -> None:
     raise SystemExit(1)
 
 
+@notifications_cli.command("run")
+@click.option("--once", is_flag=True, help="Run one pass (plan, send what is due) and exit.")
+@click.option("--now", "now_text", metavar="ISO8601", help="Run one pass as if at this instant.")
+@click.option("--interval", type=float, help="Seconds between passes (WORKER_INTERVAL_SECONDS).")
+def notifications_run(once: bool, now_text: str | None, interval: float | None) -> None:
+    """Plan and send reminders; also raises missed-diary alerts. SIGTERM stops cleanly."""
+    from notifications.worker import Worker
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    now = parse_instant(now_text) if now_text else None
+    worker = Worker(app, clock=(lambda: now) if now else None)
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    if once or now is not None:
+        click.echo(worker.run_pass(full_plan=True).describe())
+        return
+    worker.run(interval)
+
+
+@notifications_cli.command("preview")
+@click.argument("study_code")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 400))
+@click.option("--now", "now_text", metavar="ISO8601", help="Preview from this instant.")
+def notifications_preview(study_code: str, days: int, now_text: str | None) -> None:
+    """Show the reminders a participant will receive over the next DAYS days."""
+    from api.models import Participant
+    from notifications.preview import preview_lines
+
+    participant = db.session.scalar(select(Participant).where(Participant.study_code == study_code))
+    if participant is None:
+        raise click.ClickException(f"No participant {study_code!r}.")
+    for line in preview_lines(participant, parse_instant(now_text), days):
+        click.echo(line)
+
+
 def register_cli(app: Flask) -> None:
-    from notifications.cli import notifications_cli
 
     app.cli.add_command(staff_cli)
     app.cli.add_command(audit_cli)
