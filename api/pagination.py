@@ -9,6 +9,10 @@ from sqlalchemy import Select, func, select
 
 from api.extensions import db
 
+# No table here will hold this many rows; a page starting past it is empty without asking
+# the database (whose OFFSET is a 64-bit integer: a larger one would be an error).
+MAX_OFFSET = 2**31 - 1
+
 
 class SelectPage(Page):
     """A page of a `Select`: counted in SQL, sliced with LIMIT/OFFSET."""
@@ -17,6 +21,8 @@ class SelectPage(Page):
 
     @property
     def items(self) -> list[Any]:
+        if self.page_params.first_item > MAX_OFFSET:
+            return []
         stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
         return list(db.session.scalars(stmt))
 

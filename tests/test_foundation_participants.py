@@ -259,3 +259,11 @@ def test_empty_patch_changes_nothing(factory):
     assert response.status_code == 200
     assert response.json["locale"] == participant.locale
     assert count(factory, AuditEvent, AuditEvent.action == "participant.updated") == 0
+
+
+def test_a_page_beyond_any_row_is_empty_not_an_error(factory):
+    factory.participant()
+    admin = factory.staff("admin", sites=())
+    response = factory.as_(admin).get(URL, query_string={"page": 10**30, "page_size": 100})
+    assert response.status_code == 200
+    assert response.json == []
