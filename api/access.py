@@ -29,6 +29,14 @@ def site_for_code(principal: Principal, code: str, *, field: str = "site") -> Si
     return site
 
 
+def site_ids_in_scope(principal: Principal, code: str | None) -> list[int]:
+    """The sites a report or list covers: the one named (404 if not the caller's), else
+    every site the caller may see."""
+    if code is not None:
+        return [site_for_code(principal, code).id]
+    return list(db.session.scalars(visible_sites(principal).with_only_columns(Site.id)))
+
+
 def visible_participants(principal: Principal) -> Select[tuple[Participant]]:
     stmt = select(Participant)
     if principal.kind == "participant":

@@ -24,6 +24,10 @@ class SelectPage(Page):
         if self.page_params.first_item > MAX_OFFSET:
             return []
         stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
+        return self.fetch(stmt)
+
+    def fetch(self, stmt: Select[Any]) -> list[Any]:
+        """Run the page's statement; override to shape rows of several columns."""
         return list(db.session.scalars(stmt))
 
     @property

@@ -279,3 +279,10 @@ def test_concurrent_checks_raise_each_alert_once(app, factory, clock):
         thread.join()
     assert sum(counts) == 3
     assert len(missed_alerts(factory)) == 3
+
+
+def test_an_alert_page_past_any_row_is_empty_not_an_error(factory):
+    admin = factory.staff("admin", sites=())
+    response = factory.as_(admin).get("/api/v1/alerts", query_string={"page": 10**30})
+    assert response.status_code == 200
+    assert response.json == []

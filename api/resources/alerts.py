@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
-from api.access import site_for_code
+from api.access import site_ids_in_scope
 from api.auth import ALL_STAFF, Blueprint, Principal, current_principal
 from api.clock import utcnow
 from api.errors import NotFound
@@ -30,9 +31,7 @@ class AlertRow:
 
 
 class AlertPage(SelectPage):
-    @property
-    def items(self) -> list[Any]:
-        stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
+    def fetch(self, stmt: Select[Any]) -> list[Any]:
         return [AlertRow(*row) for row in db.session.execute(stmt)]
 
 
@@ -54,10 +53,7 @@ class Alerts(MethodView):
     @blp.paginate(AlertPage, page_size=50, max_page_size=500)
     def get(self, query: dict):
         """List alerts at the caller's sites, newest first (filter by status, site, kind)."""
-        principal = current_principal()
-        site_ids = None if principal.site_ids is None else list(principal.site_ids)
-        if "site" in query:
-            site_ids = [site_for_code(principal, query.pop("site")).id]
+        site_ids = site_ids_in_scope(current_principal(), query.pop("site", None))
         return service.alerts_query(site_ids, **query)
 
 

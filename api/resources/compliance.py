@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer, site_for_code, visible_sites
+from api.access import participant_for, require_site_writer, site_ids_in_scope
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.clock import utcnow
 from api.extensions import db
@@ -31,11 +31,7 @@ class Compliance(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, query: dict):
         """Report diary compliance per participant and per site, computed in the database."""
-        principal = current_principal()
-        if "site" in query:
-            site_ids = [site_for_code(principal, query["site"]).id]
-        else:
-            site_ids = [site.id for site in db.session.scalars(visible_sites(principal))]
+        site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         return service.compliance_report(
             site_ids, utcnow(), from_=query.get("from_"), to=query.get("to")
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response
 from flask.views import MethodView
 
-from api.access import site_for_code, visible_sites
+from api.access import site_ids_in_scope
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
 from api.schemas.compliance import ComplianceQuerySchema
@@ -27,11 +27,7 @@ class DiaryEntriesCsv(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, query: dict):
         """Stream the diary entries of the caller's sites as CSV (site and days optional)."""
-        principal = current_principal()
-        if "site" in query:
-            site_ids = [site_for_code(principal, query["site"]).id]
-        else:
-            site_ids = [site.id for site in db.session.scalars(visible_sites(principal))]
+        site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         stmt = service.export_query(site_ids, query.get("from_"), query.get("to"))
         # The request's session has done its reading; the stream uses its own connection.
         db.session.close()
