@@ -6,14 +6,21 @@ The real firebase-admin SDK talks to it (the service account's ``token_uri`` and
 ``type.googleapis.com/google.firebase.fcm.v1.FcmError`` details and ``Retry-After`` on 429.
 Every message received is recorded.
 
+An outage can be switched on and off: `go_down` answers every message 503 (with or
+without ``Retry-After``, as a front end in trouble would, without FCM error details);
+`refuse_connections` closes the listening socket and every open connection, so new ones
+are refused; `come_back` ends either.
+
 Run it on its own (benchmarks, manual tries): ``python -m tests.fake_fcm --port 18201``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -66,6 +73,8 @@ class FakeFcmState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     issued_tokens: set[str] = field(default_factory=set)
     public_key: Any = None
+    # While set, every message is answered 503 with this Retry-After ("" for none).
+    outage_retry_after: str | None = None
 
     def answer_for(self, token: str) -> str:
         """The next scripted answer for `token` (the last one repeats); ``ok`` by default."""
@@ -154,7 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         message = json.loads(raw)["message"]
         token = message.get("token", "")
-        answer = state.answer_for(token)
+        outage = state.outage_retry_after
+        answer = "OUTAGE" if outage is not None else state.answer_for(token)
         if state.delay:
             time.sleep(state.delay)
         data = message.get("data") or {}
@@ -177,6 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(5)
             self._send(200, {"name": f"projects/{PROJECT}/messages/{number}"})
             return
+        if answer == "OUTAGE":
+            headers = {"Retry-After": outage} if outage else None
+            self._send(503, _error_body(503, "UNAVAILABLE", "Service unavailable.", None), headers)
+            return
         status, rpc_status, text = ERRORS[answer]
         headers = {"Retry-After": state.retry_after} if status == 429 else None
         self._send(status, _error_body(status, rpc_status, text, answer), headers)
@@ -194,6 +208,31 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     state: FakeFcmState
 
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a connection cut by `refuse_connections` is expected
+
+    def drop_connections(self) -> None:
+        with self.connections_lock:
+            open_ones = list(self.connections)
+        for conn in open_ones:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
 
 class FakeFcm:
     """The server and a service-account file whose token_uri points at it."""
@@ -204,17 +243,43 @@ class FakeFcm:
         self.state.public_key = self._key.public_key()
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.state = self.state
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._directory = directory
+        self.refusing = False
 
     def start(self) -> FakeFcm:
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        if not self.refusing:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def go_down(self, retry_after: str | None = None) -> None:
+        """Answer every message 503 (``Retry-After: retry_after`` when given)."""
+        self.state.outage_retry_after = retry_after or ""
+
+    def refuse_connections(self) -> None:
+        """Close the listening socket and every open connection: connecting is refused."""
+        if self.refusing:
+            return
         self.server.shutdown()
         self.server.server_close()
+        self.server.drop_connections()
+        self.refusing = True
+
+    def come_back(self) -> None:
+        """End the outage: answer normally, listening again on the same port if closed."""
+        self.state.outage_retry_after = None
+        if self.refusing:
+            self.server = _Server(("127.0.0.1", self.port), _Handler)
+            self.server.state = self.state
+            self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            self._thread.start()
+            self.refusing = False
 
     def __enter__(self) -> FakeFcm:
         return self.start()
@@ -226,8 +291,9 @@ class FakeFcm:
         with self.state.lock:
             self.state.scripts[token] = list(answers)
 
-    def write_service_account(self, path: Path) -> Path:
-        """A throwaway service account (fresh RSA key) whose token exchange comes here."""
+    def write_service_account(self, path: Path, token_uri: str | None = None) -> Path:
+        """A throwaway service account (fresh RSA key) whose token exchange comes here
+        (or to `token_uri`, e.g. a proxy in front of this server)."""
         pem = self._key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -242,7 +308,7 @@ class FakeFcm:
                     "private_key": pem,
                     "client_email": f"sender@{PROJECT}.iam.gserviceaccount.com",
                     "client_id": "1",
-                    "token_uri": f"{self.url}/token",
+                    "token_uri": token_uri or f"{self.url}/token",
                 }
             )
         )
