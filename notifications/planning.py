@@ -4,7 +4,9 @@ The reminder's identity is the unique key (participant, kind, target, offset): p
 twice inserts nothing twice (``ON CONFLICT DO NOTHING``), a moved event is a new target,
 and rows already sent, failed or expired are never touched. Each pass:
 
-1. expires planned rows whose use has passed (`expire_stale`);
+1. expires planned rows whose use has passed (`expire_stale`): the event day began, the
+   diary day ended, or a nearer reminder of the same event is due (after an FCM outage
+   the "3 days before" still waiting must not arrive beside the "1 day before");
 2. cancels planned rows that lost their reason — participant no longer active, event
    moved, completed or cancelled, diary entry arrived, day excused (`cancel_invalid`);
    both are set-based statements, cheap enough to run every pass;
@@ -24,6 +26,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Connection, and_, bindparam, exists, not_, or_, select, text, update
+from sqlalchemy.orm import aliased
 
 from api.extensions import db
 from api.models import DiaryEntry, ExcusedDay, Participant, Reminder, ScheduleEvent
@@ -77,12 +80,31 @@ def plan_ahead() -> timedelta:
 # --- step 1 and 2: set-based, every pass --------------------------------------------------
 
 
+def superseded(now: datetime):
+    """A nearer reminder of the same event is due: this one's notice is stale.
+
+    The planner never stores such a reminder (`rules.worth_storing`); this catches one
+    stored earlier and still waiting, e.g. retried through an FCM outage, so that the
+    participant does not get two notices for one event at once. Its last error is kept.
+    """
+    nearer = aliased(Reminder)
+    return exists().where(
+        nearer.participant_id == Reminder.participant_id,
+        nearer.kind == Reminder.kind,
+        nearer.target == Reminder.target,
+        nearer.offset_days < Reminder.offset_days,
+        nearer.due_at <= now,
+        nearer.status != "cancelled",
+    )
+
+
 def expire_stale(now: datetime) -> int:
-    """Planned (or abandoned in-flight) reminders whose event day began or diary day ended."""
+    """Planned (or abandoned in-flight) reminders whose event day began or diary day
+    ended, or that a nearer reminder of the same event superseded."""
     result = db.session.execute(
         update(Reminder)
         .where(
-            Reminder.expires_at <= now,
+            or_(Reminder.expires_at <= now, superseded(now)),
             or_(
                 Reminder.status == "planned",
                 and_(Reminder.status == "sending", Reminder.lease_expires_at < now),

@@ -28,7 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
-from sqlalchemy import Integer, and_, any_, bindparam, or_, select, update
+from sqlalchemy import Integer, and_, any_, bindparam, not_, or_, select, update
 from sqlalchemy.dialects import postgresql
 
 from api.clock import utcnow
@@ -88,7 +88,12 @@ def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[C
     )
     candidates = (
         select(Reminder.id)
-        .where(due, Reminder.expires_at > now, planning.still_wanted())
+        .where(
+            due,
+            Reminder.expires_at > now,
+            planning.still_wanted(),
+            not_(planning.superseded(now)),
+        )
         .order_by(Reminder.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Reminder)
