@@ -86,3 +86,19 @@ def test_sqlite_programming_errors_are_500_not_unavailable(tmp_path):
 
     response = app.test_client().get("/bad-sql")
     assert_shape(response, 500, "internal_error")
+
+
+def test_integers_beyond_the_database_range_are_422_naming_the_field(factory):
+    admin = factory.staff("admin", sites=())
+    response = factory.as_(admin).get("/api/v1/alerts", query_string={"participant_id": 2**40})
+    body = assert_shape(response, 422, "validation_failed")
+    assert "participant_id" in body["errors"]
+
+
+def test_text_with_nul_characters_is_422_naming_the_field(factory):
+    participant = factory.participant()
+    response = factory.as_(participant).post(
+        "/api/v1/me/devices", json={"token": "abc\x00def", "platform": "android"}
+    )
+    body = assert_shape(response, 422, "validation_failed")
+    assert "token" in body["errors"]
