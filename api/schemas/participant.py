@@ -64,19 +64,11 @@ class ActivationCodeRequestSchema(BaseSchema):
     reason = fields.String(validate=REASON)
 
 
-class MeSchema(BaseSchema):
-    """The participant's own profile."""
+class MeSchema(ParticipantSchema):
+    """The participant's own profile: the site's status bookkeeping left out."""
 
-    id = fields.Integer(dump_only=True)
-    study_code = fields.String(dump_only=True)
-    site = fields.String(attribute="site.code", dump_only=True)
-    arm = fields.String(dump_only=True)
-    enrolled_on = fields.Date(dump_only=True)
-    timezone = fields.String(dump_only=True)
-    locale = fields.String(dump_only=True)
-    status = fields.String(dump_only=True)
-    reminder_time = fields.String(dump_only=True)
-    diary_reminder_time = fields.String(dump_only=True)
+    class Meta(ParticipantSchema.Meta):
+        exclude = ("status_reason", "status_changed_at", "created_at")
 
 
 class MeUpdateSchema(BaseSchema):
