@@ -80,7 +80,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_cli(app)
 
     if app.config["AUTO_MIGRATE"]:
-        _migrate_and_seed(app)
+        _migrate(app)
+    _seed_sites(app)
     return app
 
 
@@ -125,12 +126,31 @@ def _configure_sqlite(app: Flask) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _migrate_and_seed(app: Flask) -> None:
-    """Bring the schema to the latest migration and create the configured sites."""
+def _migrate(app: Flask) -> None:
+    """Bring the schema to the latest migration (the embedded default does it at start)."""
     import flask_migrate
+
+    with app.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+
+
+def _seed_sites(app: Flask) -> None:
+    """Create the configured sites missing from a migrated database, at every start.
+
+    With PostgreSQL the schema comes from `flask --app wsgi db upgrade`, so the sites are
+    made by the next start of any process. A database not reachable or not migrated yet
+    is left alone: the process still starts (and `/readyz` says what is wrong).
+    """
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
 
     from api.services.sites import ensure_sites
 
     with app.app_context():
-        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
-        ensure_sites(app.extensions["study"])
+        try:
+            if inspect(db.engine).has_table("sites"):
+                ensure_sites(app.extensions["study"])
+        except DBAPIError as exc:
+            db.session.rollback()
+            log = logging.getLogger(__name__)
+            log.warning("sites not checked at start: %s", type(exc).__name__)

@@ -128,3 +128,21 @@ def test_openapi_document_has_bearer_scheme_and_error_responses(client):
     assert {"401", "422", "429"} <= set(login["responses"])
     error_schema = doc["components"]["schemas"]["Error"]
     assert "error" in error_schema["properties"]
+
+
+def test_sites_are_made_at_the_first_start_after_a_separate_migration(tmp_path):
+    """PostgreSQL's way: `flask db upgrade`, then any process start creates the sites."""
+    import flask_migrate
+    from sqlalchemy import func, select
+
+    from api import MIGRATIONS_DIR
+    from api.models import Site
+
+    config = {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/m.db", "AUTO_MIGRATE": False}
+    unmigrated = create_app(config)  # no tables yet: starts anyway
+    with unmigrated.app_context():
+        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        assert db.session.scalar(select(func.count()).select_from(Site)) == 0
+    started = create_app(config)
+    with started.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Site)) == 6
