@@ -91,7 +91,6 @@ def test_bad_enrolment_names_the_field_and_writes_nothing(factory):
         (enrol_body(timezone="Mars/Olympus"), "timezone"),
         (enrol_body(locale="fr"), "locale"),
         (enrol_body(enrolled_on="2026-02-30"), "enrolled_on"),
-        (enrol_body(enrolled_on="2999-01-01"), "enrolled_on"),
         (enrol_body(name="Zhang San"), "name"),
         (enrol_body(reminder_time="25:00"), "reminder_time"),
         ({k: v for k, v in enrol_body().items() if k != "site"}, "site"),
@@ -103,6 +102,15 @@ def test_bad_enrolment_names_the_field_and_writes_nothing(factory):
         assert response.json["error"] == "validation_failed"
     assert count(factory, Participant) == 0
     assert count(factory, AuditEvent) == 0
+
+
+def test_enrolment_in_the_future_is_refused_by_rule_and_writes_nothing(factory):
+    coordinator = factory.staff()
+    response = factory.as_(coordinator).post(URL, json=enrol_body(enrolled_on="2999-01-01"))
+    assert response.status_code == 409
+    assert response.json["error"] == "enrolled_on_in_future"
+    assert "enrolled_on" in response.json["errors"]
+    assert count(factory, Participant) == 0
 
 
 def test_enrolling_at_another_site_is_404(factory):
@@ -175,7 +183,7 @@ def test_withdrawal_needs_a_reason_is_audited_and_ends_future_events(factory, cl
     coordinator = factory.staff()
     client = factory.as_(coordinator)
     no_reason = client.patch(f"{URL}/{participant.id}", json={"status": "withdrawn"})
-    assert no_reason.status_code == 422
+    assert no_reason.status_code == 409 and no_reason.json["error"] == "reason_required"
     assert "reason" in no_reason.json["errors"]
     response = client.patch(
         f"{URL}/{participant.id}", json={"status": "withdrawn", "reason": "moved abroad"}
@@ -200,7 +208,7 @@ def test_withdrawal_needs_a_reason_is_audited_and_ends_future_events(factory, cl
     again = client.patch(
         f"{URL}/{participant.id}", json={"status": "active", "reason": "changed mind"}
     )
-    assert again.status_code == 422 and again.json["error"] == "status_final"
+    assert again.status_code == 409 and again.json["error"] == "status_final"
 
 
 def test_monitor_reads_but_never_writes(factory):
@@ -267,3 +275,13 @@ def test_a_page_beyond_any_row_is_empty_not_an_error(factory):
     response = factory.as_(admin).get(URL, query_string={"page": 10**30, "page_size": 100})
     assert response.status_code == 200
     assert response.json == []
+
+
+def test_no_activation_code_for_a_participant_who_left(factory):
+    participant = factory.participant()
+    coordinator = factory.staff()
+    client = factory.as_(coordinator)
+    client.patch(f"{URL}/{participant.id}", json={"status": "completed", "reason": "month 36"})
+    response = client.post(f"{URL}/{participant.id}/activation-code", json={})
+    assert response.status_code == 409
+    assert response.json["error"] == "participant_inactive"

@@ -46,6 +46,7 @@ class Participants(MethodView):
     @blp.arguments(ParticipantCreateSchema)
     @blp.response(201, EnrolledParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict):
         """Enrol a participant; the answer carries the one-time activation code."""
         principal = current_principal()
@@ -68,6 +69,7 @@ class ParticipantItem(MethodView):
     @blp.arguments(ParticipantUpdateSchema)
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def patch(self, body: dict, participant_id: int):
         """Change status (with a reason), time zone, locale or reminder times."""
         principal = current_principal()
@@ -85,6 +87,7 @@ class ActivationCode(MethodView):
     @blp.arguments(ActivationCodeRequestSchema)
     @blp.response(201, EnrolledParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict, participant_id: int):
         """Issue a new activation code; the participant's old sessions are revoked."""
         principal = current_principal()

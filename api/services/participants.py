@@ -18,6 +18,7 @@ from api.errors import Invalid
 from api.extensions import db
 from api.models import ActivationCode, Participant, Site
 from api.services import schedule
+from api.services.rules import Refused
 from api.services.sessions import normalise_activation_code, revoke_all_sessions
 from api.study import StudyConfig
 
@@ -109,7 +110,9 @@ def enrol(
     if arm not in study.arms:
         raise Invalid("arm", f"Must be one of {sorted(study.arms)}.")
     if enrolled_on > now.astimezone(ZoneInfo(timezone)).date():
-        raise Invalid("enrolled_on", "Enrolment cannot be in the future.")
+        raise Refused(
+            "enrolled_on", "Enrolment cannot be in the future.", error="enrolled_on_in_future"
+        )
     participant = Participant(
         study_code=_next_study_code(site),
         site_id=site.id,
@@ -153,9 +156,11 @@ def update_participant(
     new_status = changes.get("status")
     if new_status is not None and new_status != participant.status:
         if not reason:
-            raise Invalid("reason", "A reason is required to change the status.")
+            raise Refused(
+                "reason", "A reason is required to change the status.", error="reason_required"
+            )
         if participant.status != "active":
-            raise Invalid(
+            raise Refused(
                 "status",
                 f"The participant is already {participant.status}; that status is final.",
                 error="status_final",
@@ -205,7 +210,7 @@ def reissue_activation_code(
 ) -> Enrolment:
     """A new one-time code (lost phone): old codes and every session of the participant end."""
     if not participant.is_active:
-        raise Invalid(
+        raise Refused(
             "status", "Only active participants can be given a code.", error="participant_inactive"
         )
     now = utcnow()
