@@ -60,6 +60,14 @@ def _may_see(principal: Principal, participant: Participant) -> bool:
     return principal.may_see_site(participant.site_id)
 
 
+def participant_for_writing(principal: Principal, participant_id: int) -> Participant:
+    """The participant if the caller may change their data: 404 outside the caller's
+    sites, 403 for monitors and participants."""
+    participant = participant_for(principal, participant_id)
+    require_site_writer(principal, participant.site_id)
+    return participant
+
+
 def require_site_writer(principal: Principal, site_id: int) -> None:
     """Coordinators write only at their sites; admins everywhere; monitors never."""
     if principal.role == "monitor" or principal.kind != "staff":

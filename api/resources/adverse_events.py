@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer
+from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
 from api.pagination import SelectPage
@@ -42,8 +42,7 @@ class AdverseEvents(MethodView):
     def post(self, body: dict, participant_id: int):
         """Record an adverse event; a serious one raises an urgent alert, starts the 24 h clock."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         ae = service.record(principal.audit_actor(), participant, body)
         db.session.commit()
         return ae
@@ -67,8 +66,7 @@ class AdverseEventItem(MethodView):
     def patch(self, body: dict, participant_id: int, ae_id: int):
         """Amend an adverse event (reason required; the old values stay in the audit trail)."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         ae = service.adverse_event_for(participant, ae_id, lock=True)
         reason = body.pop("reason")
         service.amend(principal.audit_actor(), participant, ae, body, reason)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer, site_ids_in_scope
+from api.access import participant_for, participant_for_writing, site_ids_in_scope
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.clock import utcnow
 from api.extensions import db
@@ -71,8 +71,7 @@ class ExcusedDays(MethodView):
     def post(self, body: dict, participant_id: int):
         """Excuse a range of days (a hospital stay): 201 if any day is new, else 200."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         days, added = excused_days.excuse_days(
             principal.audit_actor(), participant, body["from_"], body["to"], body["reason"]
         )

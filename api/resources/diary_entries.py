@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer
+from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
 from api.clock import utcnow
 from api.extensions import db
@@ -41,9 +41,7 @@ def _me() -> tuple[Principal, Participant]:
 
 def _writable(participant_id: int) -> tuple[Principal, Participant]:
     principal = current_principal()
-    participant = participant_for(principal, participant_id)
-    require_site_writer(principal, participant.site_id)
-    return principal, participant
+    return principal, participant_for_writing(principal, participant_id)
 
 
 def _commit_keeping_values() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer, site_for_code, visible_participants
+from api.access import participant_for, participant_for_writing, site_for_code, visible_participants
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
 from api.models import Participant, Site
@@ -73,8 +73,7 @@ class ParticipantItem(MethodView):
     def patch(self, body: dict, participant_id: int):
         """Change status (with a reason), time zone, locale or reminder times."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         reason = body.pop("reason", None)
         service.update_participant(principal.audit_actor(), participant, body, reason)
         db.session.commit()
@@ -91,8 +90,7 @@ class ActivationCode(MethodView):
     def post(self, body: dict, participant_id: int):
         """Issue a new activation code; the participant's old sessions are revoked."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         enrolment = service.reissue_activation_code(
             principal.audit_actor(), participant, body.get("reason")
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, require_site_writer
+from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, current_principal
 from api.clock import utcnow
 from api.extensions import db
@@ -38,8 +38,7 @@ class ScheduleEventItem(MethodView):
     def patch(self, body: dict, participant_id: int, event_id: int):
         """Reschedule an event, record the day it took place, or mark it missed."""
         principal = current_principal()
-        participant = participant_for(principal, participant_id)
-        require_site_writer(principal, participant.site_id)
+        participant = participant_for_writing(principal, participant_id)
         event = service.event_for(participant.id, event_id, lock=True)
         now = utcnow()
         reason = body.pop("reason", None)
