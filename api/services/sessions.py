@@ -169,6 +169,7 @@ def refresh_session(refresh_token: str) -> TokenPair:
         )
     if token.expires_at <= now:
         raise _invalid_refresh()
+    _lock_family(token.family_id)
     if _claim(token, now):
         _supersede_siblings(token, now)
     else:
@@ -186,6 +187,20 @@ def refresh_session(refresh_token: str) -> TokenPair:
         family_started_at=token.family_started_at,
         parent_id=token.id,
     )
+
+
+def _lock_family(family_id: str) -> None:
+    """One rotation of a family at a time (PostgreSQL row locks, in id order).
+
+    Two siblings used at once would otherwise each lock its own row and then wait for
+    the other's to supersede it: a deadlock. SQLite's write lock already serialises.
+    """
+    db.session.execute(
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.id)
+        .with_for_update()
+    ).all()
 
 
 def _claim(token: RefreshToken, now: datetime) -> bool:
