@@ -67,10 +67,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     install_chain_events()
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
-    limiter.init_app(app)
     from api.services import login_throttle
 
-    login_throttle.init_app(app)
+    login_throttle.init_app(app)  # checks RATELIMIT_STORAGE_URI before flask-limiter uses it
+    limiter.init_app(app)
     api.init_app(app)
     api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme(
