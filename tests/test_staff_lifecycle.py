@@ -121,13 +121,23 @@ def test_an_account_made_by_an_admin_must_change_its_first_password(client, fact
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "error"),
     [
-        ({"email": "a@example.org", "role": "monitor", "password": "short"}, "password"),
-        ({"email": "a@example.org", "role": "coordinator", "password": "x" * 12}, "sites"),
+        ({"email": "a@example.org", "role": "monitor", "password": "short"}, "password", None),
+        ({"email": "not-an-email", "role": "monitor", "password": "x" * 12}, "email", None),
+        ({"email": "a@example.org", "role": "superuser", "password": "x" * 12}, "role", None),
+        ({"email": "a@example.org", "role": "monitor", "password": "x" * 12, "x": 1}, "x", None),
+        ({"email": "a@example.org", "role": "monitor"}, "password", None),
+        # Well-formed, refused by a rule: 409 with the rule's code, naming the field.
+        (
+            {"email": "a@example.org", "role": "coordinator", "password": "x" * 12},
+            "sites",
+            "sites_required",
+        ),
         (
             {"email": "a@example.org", "role": "monitor", "sites": ["BJ302"], "password": "x" * 12},
             "sites",
+            "sites_not_allowed",
         ),
         (
             {
@@ -137,17 +147,15 @@ def test_an_account_made_by_an_admin_must_change_its_first_password(client, fact
                 "password": "x" * 12,
             },
             "sites",
+            "unknown_site",
         ),
-        ({"email": "not-an-email", "role": "monitor", "password": "x" * 12}, "email"),
-        ({"email": "a@example.org", "role": "superuser", "password": "x" * 12}, "role"),
-        ({"email": "a@example.org", "role": "monitor", "password": "x" * 12, "x": 1}, "x"),
-        ({"email": "a@example.org", "role": "monitor"}, "password"),
     ],
 )
-def test_creation_refuses_bad_input_naming_the_field(factory, body, field):
+def test_creation_refuses_bad_input_naming_the_field(factory, body, field, error):
     admin = factory.staff("admin", sites=())
     response = factory.as_(admin).post(STAFF, json=body)
-    assert response.status_code == 422, response.json
+    assert response.status_code == (409 if error else 422), response.json
+    assert response.json["error"] == (error or "validation_failed")
     assert field in response.json["errors"]
     assert staff_count(factory) == 1
 
@@ -208,7 +216,7 @@ def test_own_password_change_needs_the_current_one_and_ends_other_sessions(clien
         json={"current_password": "not my password", "new_password": NEW_PASSWORD},
         headers=bearer(mine["access_token"]),
     )
-    assert wrong.status_code == 422
+    assert wrong.status_code == 401
     assert wrong.json["error"] == "wrong_password" and "current_password" in wrong.json["errors"]
     short = client.post(
         OWN_PASSWORD,
@@ -221,7 +229,8 @@ def test_own_password_change_needs_the_current_one_and_ends_other_sessions(clien
         json={"current_password": PASSWORD, "new_password": PASSWORD},
         headers=bearer(mine["access_token"]),
     )
-    assert same.status_code == 422 and "new_password" in same.json["errors"]
+    assert same.status_code == 409 and same.json["error"] == "password_unchanged"
+    assert "new_password" in same.json["errors"]
     # Nothing was written by the refusals.
     assert login(client, person.email).status_code == 200
     assert audit_rows(factory, person.id) == []
@@ -255,7 +264,7 @@ def test_own_password_change_needs_the_current_one_and_ends_other_sessions(clien
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
         headers=bearer(changed.json["access_token"]),
     )
-    assert replay.status_code == 422 and replay.json["error"] == "wrong_password"
+    assert replay.status_code == 401 and replay.json["error"] == "wrong_password"
 
 
 def test_wrong_current_passwords_are_limited_per_account(client, factory):
@@ -263,7 +272,7 @@ def test_wrong_current_passwords_are_limited_per_account(client, factory):
     token = login(client, person.email).json["access_token"]
     body = {"current_password": "not my password", "new_password": NEW_PASSWORD}
     for _ in range(5):
-        assert client.post(OWN_PASSWORD, json=body, headers=bearer(token)).status_code == 422
+        assert client.post(OWN_PASSWORD, json=body, headers=bearer(token)).status_code == 401
     limited = client.post(OWN_PASSWORD, json=body, headers=bearer(token))
     assert limited.status_code == 429 and limited.json["error"] == "too_many_attempts"
     assert login(client, person.email).status_code == 200  # not a lockout of the sign-in
@@ -365,27 +374,47 @@ def test_role_and_site_changes_are_audited_and_apply_on_the_next_request(factory
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "error"),
     [
-        ({"role": "coordinator", "is_active": False, "reason": "x" * 5}, "sites"),
-        ({"sites": ["BJ302"], "is_active": False, "reason": "x" * 5}, "sites"),
-        ({"password": "too short", "is_active": False, "reason": "x" * 5}, "password"),
-        ({"role": "root", "is_active": False, "reason": "x" * 5}, "role"),
-        ({"is_active": False}, "reason"),
-        ({"is_active": False, "reason": "x"}, "reason"),
-        ({"is_active": "perhaps", "reason": "x" * 5}, "is_active"),
-        ({"reason": "nothing to change"}, "_schema"),
-        ({"is_active": False, "reason": "x" * 5, "email": "b@example.org"}, "email"),
+        ({"password": "too short", "is_active": False, "reason": "x" * 5}, "password", None),
+        ({"role": "root", "is_active": False, "reason": "x" * 5}, "role", None),
+        ({"is_active": False}, "reason", None),
+        ({"is_active": False, "reason": "x"}, "reason", None),
+        ({"is_active": "perhaps", "reason": "x" * 5}, "is_active", None),
+        ({"is_active": False, "reason": "x" * 5, "email": "b@example.org"}, "email", None),
+        ({"sites": ["BJ302", 7], "is_active": False, "reason": "x" * 5}, "sites", None),
+        ({"role": "coordinator", "is_active": False, "reason": "x" * 5}, "sites", "sites_required"),
+        ({"sites": ["BJ302"], "is_active": False, "reason": "x" * 5}, "sites", "sites_not_allowed"),
+        (
+            {"role": "coordinator", "sites": ["NOPE"], "is_active": False, "reason": "x" * 5},
+            "sites",
+            "unknown_site",
+        ),
     ],
 )
-def test_changes_refuse_bad_input_naming_the_field_and_write_nothing(factory, body, field):
+def test_changes_refuse_bad_input_naming_the_field_and_write_nothing(factory, body, field, error):
     admin = factory.staff("admin", sites=())
     person = factory.staff("monitor", sites=())
     response = factory.as_(admin).patch(f"{STAFF}/{person.id}", json=body)
-    assert response.status_code == 422, response.json
+    assert response.status_code == (409 if error else 422), response.json
+    assert response.json["error"] == (error or "validation_failed")
     assert field in response.json["errors"]
     after = stored(factory, person.id)
     assert (after.is_active, after.role, after.auth_epoch) == (True, "monitor", 0)
+    assert audit_rows(factory, person.id) == []
+
+
+def test_a_change_to_nothing_new_writes_nothing(factory):
+    admin = factory.staff("admin", sites=())
+    person = factory.staff("coordinator", sites=("BJ302",))
+    api = factory.as_(admin)
+    for body in (
+        {"reason": "nothing to change"},
+        {"is_active": True, "role": "coordinator", "sites": ["BJ302"], "reason": "as is"},
+    ):
+        response = api.patch(f"{STAFF}/{person.id}", json=body)
+        assert response.status_code == 200 and response.json["sites"] == ["BJ302"]
+    assert stored(factory, person.id).auth_epoch == 0
     assert audit_rows(factory, person.id) == []
 
 

@@ -28,7 +28,7 @@ def _caller_key() -> str:
 
 
 def _wrong_password(response) -> bool:  # type: ignore[no-untyped-def]
-    return response.status_code == 422
+    return response.status_code == 401
 
 
 _per_account = limiter.limit(
@@ -45,6 +45,7 @@ class OwnPassword(MethodView):
     @blp.auth(*ALL_STAFF, during_password_change=True)
     @blp.arguments(OwnPasswordSchema)
     @blp.response(200, TokenPairSchema)
+    @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, body: dict):
         """Change your own password; your other sessions end, this answer is a new pair."""

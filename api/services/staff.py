@@ -13,6 +13,12 @@ The last active admin cannot be disabled or demoted (409 ``last_admin``). On Pos
 the active admins' rows are locked (``FOR UPDATE``, in id order) before the count, so two
 concurrent demotions of the two last admins cannot both pass: the second waits, re-reads
 and is refused. SQLite runs one writer at a time.
+
+Input the schema refuses (a short password, an unknown role) is a 422 naming the field;
+a well-formed request that a rule refuses is a 409 with the rule's own code, naming the
+field too (``sites_required``, ``sites_not_allowed``, ``unknown_site``, ``last_admin``,
+``own_password_reset``, ``password_unchanged``), as for participants (`api/services/rules.py`).
+Nothing is written before every check has passed.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ from sqlalchemy import Select, select
 from api.audit import SYSTEM, Actor, record_audit
 from api.auth import STAFF_ROLES, hash_password, verify_password
 from api.clock import utcnow
-from api.errors import Conflict, Invalid, NotFound
+from api.errors import Conflict, Invalid, NotFound, Unauthorized
 from api.extensions import db
 from api.models import Site, StaffUser
+from api.services.rules import Refused
 from api.services.sessions import revoke_all_sessions
 
 MIN_PASSWORD_LENGTH = 12
@@ -47,13 +54,15 @@ def _sites_for(role: str, site_codes: list[str]) -> list[Site]:
     if role not in STAFF_ROLES:
         raise Invalid("role", f"Must be one of {', '.join(STAFF_ROLES)}.")
     if role == "coordinator" and not site_codes:
-        raise Invalid("sites", "A coordinator needs at least one site.")
+        raise Refused("sites", "A coordinator needs at least one site.", error="sites_required")
     if role != "coordinator" and site_codes:
-        raise Invalid("sites", f"A {role} sees every site; give no sites.")
+        raise Refused(
+            "sites", f"A {role} sees every site; give no sites.", error="sites_not_allowed"
+        )
     sites = list(db.session.scalars(select(Site).where(Site.code.in_(site_codes))))
     unknown = sorted(set(site_codes) - {s.code for s in sites})
     if unknown:
-        raise Invalid("sites", f"Unknown site codes: {', '.join(unknown)}.")
+        raise Refused("sites", f"Unknown site codes: {', '.join(unknown)}.", error="unknown_site")
     return sites
 
 
@@ -269,18 +278,26 @@ def reset_password(
 def change_own_password(staff_id: int, current_password: str, new_password: str) -> StaffUser:
     """A staff member replaces their own password; every session of theirs ends.
 
-    The current password is required (422 on ``current_password`` when wrong: the token
-    is fine, the field is not). The caller gives the person a fresh session (the API
-    answers a new token pair; the console stores the new ``auth_epoch``).
+    The current password is required: a wrong one answers 401 ``wrong_password`` naming
+    ``current_password`` (the token itself is fine: clients tell the two 401s apart by
+    ``error``; failures count against the per-account limit). The caller gives the person
+    a fresh session (the API answers a new token pair; the console stores the new
+    ``auth_epoch``).
     """
     check_password_rules(new_password, "new_password")
     staff = _locked(staff_id)
     if not verify_password(staff.password_hash, current_password):
-        raise Invalid(
-            "current_password", "This is not your current password.", error="wrong_password"
+        raise Unauthorized(
+            "This is not your current password.",
+            error="wrong_password",
+            errors={"current_password": ["This is not your current password."]},
         )
     if current_password == new_password:
-        raise Invalid("new_password", "Choose a password other than the current one.")
+        raise Refused(
+            "new_password",
+            "Choose a password other than the current one.",
+            error="password_unchanged",
+        )
     before = staff_state(staff)
     staff.password_hash = hash_password(new_password)
     staff.must_change_password = False
