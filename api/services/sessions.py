@@ -13,9 +13,11 @@ from sqlalchemy import distinct, func, select, update
 from api.audit import record_audit
 from api.auth import (
     PARTICIPANT,
+    hash_password,
     hash_secret,
     issue_access_token,
     new_secret,
+    password_needs_rehash,
     verify_password,
 )
 from api.clock import utcnow
@@ -78,13 +80,33 @@ def normalise_activation_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
-def login_staff(email: str, password: str) -> TokenPair:
-    """Check a staff member's password and start a new session family."""
+def authenticate_staff(email: str, password: str) -> StaffUser:
+    """The staff member with this e-mail and password, signed in now (API and console).
+
+    An unknown e-mail costs one argon2 run too, and a disabled account answers the same
+    401 ``invalid_credentials``, so neither can be told from a wrong password. A hash made
+    with older argon2 parameters is replaced while the clear password is at hand. The
+    caller commits (the new hash and ``last_sign_in_at``); a flagged account
+    (``must_change_password``) signs in, and its token then serves only the change.
+    """
     staff = db.session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     ok = verify_password(staff.password_hash if staff else None, password)
     if staff is None or not ok or not staff.is_active:
         raise Unauthorized("Wrong e-mail or password.", error="invalid_credentials")
+    if password_needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    staff.last_sign_in_at = utcnow()
+    return staff
+
+
+def start_staff_session(staff: StaffUser) -> TokenPair:
+    """A new session family for a staff member already authenticated."""
     return _issue_pair("staff", staff.id, staff.role, staff.auth_epoch, str(uuid.uuid4()))
+
+
+def login_staff(email: str, password: str) -> TokenPair:
+    """Check a staff member's password and start a new session family."""
+    return start_staff_session(authenticate_staff(email, password))
 
 
 def activate_participant(activation_code: str) -> TokenPair:
