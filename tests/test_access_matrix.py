@@ -376,6 +376,11 @@ def test_views_declare_the_roles_of_the_table(app):
 
 @pytest.fixture
 def world(factory: Factory) -> World:
+    return make_world(factory)
+
+
+def make_world(factory: Factory) -> World:
+    """Staff of every role at BJ302, one participant there and one at LZU1 (other site)."""
     staff = {
         "coordinator": factory.staff("coordinator", sites=("BJ302",)),
         "monitor": factory.staff("monitor", sites=()),

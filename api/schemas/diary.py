@@ -159,8 +159,12 @@ class DiarySyncSchema(BaseSchema):
     """The phone's offline queue; each item is validated on its own (see `DiarySyncItem`)."""
 
     entries = fields.List(
-        # Raw, not Nested: a bad item is that item's `rejected` result, not a 422 for all.
-        fields.Raw(metadata={"allOf": [{"$ref": "#/components/schemas/DiaryEntryCreate"}]}),
+        # Raw, not Nested: a bad item (null included) is that item's `rejected` result,
+        # not a 422 for all.
+        fields.Raw(
+            allow_none=True,
+            metadata={"allOf": [{"$ref": "#/components/schemas/DiaryEntryCreate"}]},
+        ),
         required=True,
         validate=validate.Length(max=MAX_SYNC_ENTRIES),
         metadata={"description": f"At most {MAX_SYNC_ENTRIES} entries (DiaryEntryCreate)"},
