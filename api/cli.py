@@ -15,11 +15,13 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
+from api.schemas.base import IN_RANGE_MESSAGE, day_in_range
 
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
 alerts_cli = AppGroup("alerts", help="Alerts for coordinators.")
@@ -31,12 +33,21 @@ def parse_instant(value: str | None) -> datetime:
     """An operator's ``--now``: an ISO 8601 instant with its offset (default: now)."""
     if value is None:
         return utcnow()
+    hint = "'--now'"
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter("give an ISO 8601 instant with its offset") from exc
+        raise click.BadParameter(
+            "give an ISO 8601 instant with its offset", param_hint=hint
+        ) from exc
     if moment.tzinfo is None:
-        raise click.BadParameter("give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00")
+        raise click.BadParameter(
+            "give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00", param_hint=hint
+        )
+    try:
+        day_in_range(moment)  # before the conversion below, which could overflow
+    except ValidationError as exc:
+        raise click.BadParameter(IN_RANGE_MESSAGE, param_hint=hint) from exc
     return moment.astimezone(UTC)
 
 
