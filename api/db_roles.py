@@ -118,11 +118,12 @@ def _ensure_role(connection: Connection, role: str, owner: str, password: str | 
     )
     name = connection.dialect.identifier_preparer.quote(role)
     login = f"LOGIN PASSWORD '{_verifier(connection, role, password)}'" if password else ""
+    # Sent as is: the verifier's colons are not bind parameters.
     if not exists:
-        connection.execute(text(f"CREATE ROLE {name} {login or 'NOLOGIN'}"))
+        connection.exec_driver_sql(f"CREATE ROLE {name} {login or 'NOLOGIN'}")
         return True
     if login:
-        connection.execute(text(f"ALTER ROLE {name} {login}"))
+        connection.exec_driver_sql(f"ALTER ROLE {name} {login}")
     return False
 
 
