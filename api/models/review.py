@@ -9,17 +9,32 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 
 ALERT_KINDS = ("symptom", "symptom_urgent", "missed_diary", "serious_adverse_event")
 ALERT_STATUSES = ("open", "acknowledged")
 ALERT_DECISIONS = ("not_adverse_event", "adverse_event_recorded")
 SERIOUSNESS_CRITERIA = ("fatal", "life_threatening", "permanently_disabling", "tumour")
+AE_GRADE_MAX = 4
+AE_RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
+AE_OUTCOMES = (
+    "recovered",
+    "recovering",
+    "not_recovered",
+    "recovered_with_sequelae",
+    "fatal",
+    "unknown",
+)
 
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_site_status", "site_id", "status"),)
+    __table_args__ = (
+        Index("ix_alerts_site_status", "site_id", "status"),
+        one_of("kind", ALERT_KINDS),
+        one_of("status", ALERT_STATUSES),
+        one_of("decision", ALERT_DECISIONS),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
@@ -49,6 +64,10 @@ class AdverseEvent(Base):
             "idempotency_key",
             unique=True,
         ),
+        between("grade", 0, AE_GRADE_MAX),
+        one_of("relation_to_infusion", AE_RELATIONS),
+        one_of("outcome", AE_OUTCOMES),
+        between("version", 1),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

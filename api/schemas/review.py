@@ -3,18 +3,18 @@
 from marshmallow import EXCLUDE, fields, validate
 
 from api.clock import utcnow
-from api.models.review import ALERT_DECISIONS, ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
+from api.models.review import (
+    AE_OUTCOMES,
+    AE_RELATIONS,
+    ALERT_DECISIONS,
+    ALERT_KINDS,
+    ALERT_STATUSES,
+    SERIOUSNESS_CRITERIA,
+)
 from api.schemas.base import REASON, BaseSchema
 
-RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
-OUTCOMES = (
-    "recovered",
-    "recovering",
-    "not_recovered",
-    "recovered_with_sequelae",
-    "fatal",
-    "unknown",
-)
+RELATIONS = AE_RELATIONS
+OUTCOMES = AE_OUTCOMES
 
 
 class AlertSchema(BaseSchema):
