@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 DEV_JWT_SECRET = "dev-only-insecure-secret-change-me-0000000000"
 MIN_JWT_SECRET_LENGTH = 32
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1/128"  # loopback only
 
 
 class ConfigError(RuntimeError):
@@ -54,6 +56,27 @@ def _previous_keys(raw: str | None) -> dict[str, str]:
     return keys
 
 
+def _log_format(raw: str | None) -> str:
+    value = (raw or "json").strip().lower()
+    if value not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {raw!r}")
+    return value
+
+
+def _networks(name: str, default: str) -> list[Any]:
+    """Comma-separated addresses or networks, e.g. ``127.0.0.1,10.0.0.0/8``."""
+    raw = os.environ.get(name)
+    try:
+        return parse_networks(default if raw is None else raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must list addresses or networks: {exc}") from exc
+
+
+def parse_networks(raw: str) -> list[Any]:
+    parts = (part.strip() for part in raw.split(","))
+    return [ipaddress.ip_network(part, strict=False) for part in parts if part]
+
+
 def from_environment(instance_path: str) -> dict[str, Any]:
     """Build the configuration mapping from environment variables."""
     env = os.environ.get("APP_ENV", os.environ.get("FLASK_ENV", "development"))
@@ -94,6 +117,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "REMINDER_PLAN_CHUNK": _int("REMINDER_PLAN_CHUNK", 2000),
         "REMINDER_RETRY_BASE_SECONDS": _int("REMINDER_RETRY_BASE_SECONDS", 30),
         "REMINDER_RETRY_MAX_SECONDS": _int("REMINDER_RETRY_MAX_SECONDS", 3600),
+        # Operations: the README's "Running in production" section.
+        "LOG_FORMAT": _log_format(os.environ.get("LOG_FORMAT")),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "METRICS_ALLOW": _networks("METRICS_ALLOW", DEFAULT_METRICS_ALLOW),
     }
 
 
