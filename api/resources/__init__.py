@@ -18,6 +18,7 @@ from api.resources import (
     notifications,
     participants,
     reminders,
+    reports,
     schedule,
     sites,
 )
@@ -36,6 +37,7 @@ API_BLUEPRINTS = (
     devices.blp,
     notifications.blp,
     reminders.blp,
+    reports.blp,
 )
 
 
