@@ -486,3 +486,54 @@ def test_exports_are_documented_with_their_media_types(client):
     assert media("/api/v1/exports/fhir/{resource_type}.ndjson") == {"application/fhir+ndjson"}
     assert media("/api/v1/reports/symptoms.csv") == {"text/csv"}
     assert "application/json" in media("/api/v1/reports/symptoms")
+
+
+# -- the demo data set, and the study-month rule in SQL -----------------------------------
+
+
+def test_every_export_of_the_demo_data_set_is_valid(app, factory, tmp_path):
+    result = app.test_cli_runner().invoke(args=["demo", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    admin = factory.as_(factory.staff("admin", sites=()))
+    doc = etree.fromstring(_body(admin.get("/api/v1/exports/odm.xml")))
+    schema = _schema(ODM_XSD)
+    assert schema.validate(doc), schema.error_log
+    assert len(doc.findall(".//odm:SubjectData", NS)) == 24
+    for resource_type in fhir.RESOURCE_TYPES:
+        assert _ndjson(admin, resource_type)
+    archive = zipfile.ZipFile(io.BytesIO(_body(admin.get("/api/v1/exports/sdtm.zip"))))
+    define = _schema(DEFINE_XSD)
+    assert define.validate(etree.fromstring(archive.read("define.xml"))), define.error_log
+    qs, _ = _xpt(archive, "qs", tmp_path)
+    with archive.open("qs.csv") as f:
+        assert len(qs) == sum(1 for _ in f) - 1 > 0
+    report = admin.get("/api/v1/reports/symptoms").json
+    assert {r["arm"] for r in report["rows"]} == {"msc", "control"}
+
+
+@pytest.mark.parametrize(
+    ("enrolled", "day", "month"),
+    [
+        ("2026-01-31", "2026-02-27", 0),
+        ("2026-01-31", "2026-02-28", 1),  # Jan 31 + 1 month = Feb 28
+        ("2026-01-31", "2026-03-30", 1),
+        ("2026-01-31", "2026-03-31", 2),
+        ("2028-01-31", "2028-02-29", 1),  # leap year
+        ("2026-03-15", "2026-03-15", 0),
+        ("2026-03-15", "2027-03-14", 11),
+        ("2026-03-15", "2029-03-15", 36),
+        ("2026-12-31", "2027-01-30", 0),
+        ("2026-12-31", "2027-01-31", 1),
+    ],
+)
+def test_study_month_in_sql_follows_the_schedule_rule(app, enrolled, day, month):
+    from sqlalchemy import Date, literal
+
+    from api.services.schedule import add_months
+    from api.services.sqldates import months_since
+
+    start, end = date.fromisoformat(enrolled), date.fromisoformat(day)
+    assert add_months(start, month) <= end < add_months(start, month + 1)
+    with app.app_context():
+        expression = months_since(literal(start, Date()), literal(end, Date()))
+        assert db.session.scalar(select(expression)) == month
