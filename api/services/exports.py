@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, String, case, cast, select, tuple_
 
 from api.models import DiaryEntry, Participant, Site
+from api.services.sqldates import utc_text
 
 COLUMNS = (
     "entry_id",
@@ -42,9 +43,8 @@ BATCH_ROWS = 2000
 def export_query(site_ids: list[int], from_: date | None, to: date | None) -> Select[Any]:
     """The current version of each entry, in (participant, day) order: the index order.
 
-    Dates and the late flag are turned into text by the database, so each row reaches
-    the csv module as ready-made values; the instants are written in Python (UTC, ISO
-    8601), the one format both databases' text forms do not share.
+    Dates, instants (ISO 8601 UTC) and the late flag are turned into text by the
+    database, so each row reaches the csv module as ready-made values.
     """
     d = DiaryEntry.__table__
     p = Participant.__table__
@@ -62,8 +62,8 @@ def export_query(site_ids: list[int], from_: date | None, to: date | None) -> Se
             d.c.leg_edema,
             d.c.discomfort_grade,
             d.c.note,
-            d.c.recorded_at,
-            d.c.received_at,
+            utc_text(d.c.recorded_at),
+            utc_text(d.c.received_at),
             d.c.timezone,
             case((d.c.late.is_(True), "true"), else_="false"),
             d.c.source,
@@ -95,12 +95,8 @@ def stream_csv(stmt: Select[Any], engine: Engine) -> Iterator[str]:
     for rows in row_batches(stmt, engine, keys):
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(_csv_row(row) for row in rows)
+        writer.writerows(rows)
         yield buffer.getvalue()
-
-
-def _csv_row(row: Any) -> tuple[Any, ...]:
-    return (*row[:11], utc_iso(row[11]), utc_iso(row[12]), *row[13:])
 
 
 def utc_iso(value: datetime | str | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Date, Integer
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, literal_column
 
@@ -157,3 +157,22 @@ def _months_since_sqlite(element: months_since, compiler: Any, **kw: Any) -> str
         f"(({part('%Y', d)} - {part('%Y', s)}) * 12 + {part('%m', d)} - {part('%m', s)}"
         f" - CASE WHEN {part('%d', d)} < min({part('%d', s)}, {last}) THEN 1 ELSE 0 END)"
     )
+
+
+class utc_text(FunctionElement[str]):
+    """`utc_text(instant)`: an instant column as ISO 8601 UTC text (`2026-02-20T13:01:00Z`),
+    made by the database so an export row needs no formatting in Python."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_text)
+def _utc_text_pg(element: utc_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"""to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"

@@ -121,18 +121,40 @@ def header(name: str, label: str, variables: tuple[Variable, ...], now: datetime
 
 
 def record_writer(variables: tuple[Variable, ...]) -> Callable[[tuple[object, ...]], bytes]:
-    """A function turning one row of values into its observation bytes."""
-    parts = [(v.numeric, v.length) for v in variables]
+    """A function turning one row of values into its observation bytes.
+
+    Values repeat a lot down a dataset (study id, subject, test code, answer, day), so
+    each variable keeps a small cache of encoded values: most fields cost one lookup.
+    """
+    encoders: list[Callable[[object], bytes]] = [
+        _number if v.numeric else _text(v.length) for v in variables
+    ]
+    caches: list[dict[object, bytes]] = [{} for _ in variables]
+    slots = tuple(zip(encoders, caches, strict=True))
 
     def encode(row: tuple[object, ...]) -> bytes:
-        return b"".join(
-            ibm_float(None if value is None or value == "" else float(value))  # type: ignore[arg-type]
-            if numeric
-            else char(value, length)
-            for (numeric, length), value in zip(parts, row, strict=True)
-        )
+        out = []
+        for (make, cache), value in zip(slots, row, strict=True):
+            encoded = cache.get(value)
+            if encoded is None:
+                if len(cache) >= CACHE_SIZE:
+                    cache.clear()
+                encoded = cache[value] = make(value)
+            out.append(encoded)
+        return b"".join(out)
 
     return encode
+
+
+CACHE_SIZE = 4096
+
+
+def _number(value: object) -> bytes:
+    return ibm_float(None if value is None or value == "" else float(value))  # type: ignore[arg-type]
+
+
+def _text(width: int) -> Callable[[object], bytes]:
+    return lambda value: char(value, width)
 
 
 def trailer(bytes_written: int) -> bytes:
