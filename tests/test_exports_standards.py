@@ -537,3 +537,19 @@ def test_study_month_in_sql_follows_the_schedule_rule(app, enrolled, day, month)
     with app.app_context():
         expression = months_since(literal(start, Date()), literal(end, Date()))
         assert db.session.scalar(select(expression)) == month
+
+
+def test_questionnaire_response_lines_equal_the_resource_tree():
+    from datetime import UTC
+
+    recorded = datetime(2026, 2, 27, 13, 0, tzinfo=UTC)
+    rows = [
+        (1, "BJ302-0001", 7, date(2026, 2, 27), 2, 1, 1, 1, 3, 'called "back"\n', recorded, 480,
+         2, True, "staff"),
+        (1, "BJ302-0001", 8, date(2026, 2, 28), 0, 4, 0, 0, 0, None, recorded, -300, 1, False,
+         "participant"),
+    ]  # fmt: skip
+    lines = fhir._ResponseLines()
+    for row in rows:
+        assert lines(row) == fhir._line(fhir._response(row))
+        get_fhir_model_class("QuestionnaireResponse").model_validate_json(lines(row))

@@ -22,7 +22,7 @@ their own in this file).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
@@ -391,61 +391,76 @@ def _clinical_data(
         yield "".join(parts)
 
 
-def _values(row: Any) -> tuple[str | None, ...]:
-    """The version's item values as ODM text (dates ISO 8601, the device time with its
-    original offset)."""
-    scores = tuple(str(v) for v in row[5:10])
-    recorded = _local_instant(row[11], row[12])
-    return (str(row[4]), *scores, row[10], recorded)
+_ZONES: dict[int, timezone] = {}
+# Insert items of the five scores, made once: (score index, value) → the element.
+_SCORE_INSERTS = [
+    [f'<ItemData ItemOID="{oid}" TransactionType="Insert" Value="{v}"/>' for v in range(5)]
+    for _, oid in VALUE_ITEMS[1:6]
+]
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    """The version's item values: the day, the five scores (integers), the note and
+    the device time as ISO 8601 text at its original offset."""
+    return (row[4], *row[5:10], row[10], _local_instant(row[11], row[12]))
 
 
 def _local_instant(value: Any, offset_minutes: int) -> str:
-    from datetime import timedelta, timezone
-
+    zone = _ZONES.get(offset_minutes)
+    if zone is None:
+        zone = _ZONES[offset_minutes] = timezone(timedelta(minutes=offset_minutes))
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+    return value.astimezone(zone).isoformat()
 
 
 def _version(
     row: Any,
-    values: tuple[str | None, ...],
-    previous: tuple[str | None, ...] | None,
+    values: tuple[Any, ...],
+    previous: tuple[Any, ...] | None,
     user_of_participant: str,
     location: str,
 ) -> str:
-    version, source, actor_type, actor_id, at, reason = (
-        row[3],
-        row[13],
-        row[14],
-        row[15],
-        row[16],
-        row[17],
-    )
+    """One version as an ItemGroupData with its AuditRecord: all items for version 1
+    (`Insert`), the changed ones after (`Update`, or `Remove` for a cleared note)."""
+    version, source, actor_type, actor_id, at, reason = row[3], *row[13:18]
     insert = previous is None
     user = staff_user(actor_id) if actor_type == "staff" else user_of_participant
     edit_point = ' EditPoint="DataManagement"' if actor_type == "staff" else ""
     why = f"<ReasonForChange>{text(reason)}</ReasonForChange>" if reason else ""
-    parts = [
+    head = (
         f'<ItemGroupData ItemGroupOID="IG.DIARY"'
         f' TransactionType="{"Insert" if insert else "Update"}">'
         f'<AuditRecord{edit_point}><UserRef UserOID="{user}"/>'
         f'<LocationRef LocationOID="{location}"/>'
         f"<DateTimeStamp>{utc_iso(at)}</DateTimeStamp>{why}"
         f"<SourceID>{source} diary entry {row[1]} version {version}</SourceID></AuditRecord>"
-    ]
+    )
+    if insert:
+        day, *scores, note, recorded = values
+        note_item = (
+            f'<ItemData ItemOID="IT.NOTE" TransactionType="Insert" Value={attr(note)}/>'
+            if note is not None
+            else ""
+        )
+        return (
+            f'{head}<ItemData ItemOID="IT.DIARYDAT" TransactionType="Insert" Value="{day}"/>'
+            + "".join(_SCORE_INSERTS[i][score] for i, score in enumerate(scores))
+            + note_item
+            + f'<ItemData ItemOID="IT.RECORDED" TransactionType="Insert" Value="{recorded}"/>'
+            "</ItemGroupData>"
+        )
+    parts = [head]
     for index, (_, oid) in enumerate(VALUE_ITEMS):
         value = values[index]
-        if not insert and previous is not None and previous[index] == value:
+        if previous is not None and previous[index] == value:
             continue
         if value is None:
-            if not insert:
-                parts.append(f'<ItemData ItemOID="{oid}" TransactionType="Remove"/>')
+            parts.append(f'<ItemData ItemOID="{oid}" TransactionType="Remove"/>')
             continue
-        kind = "Insert" if insert else "Update"
-        parts.append(f'<ItemData ItemOID="{oid}" TransactionType="{kind}" Value={attr(value)}/>')
+        parts.append(f'<ItemData ItemOID="{oid}" TransactionType="Update" Value={attr(value)}/>')
     parts.append("</ItemGroupData>")
     return "".join(parts)
 
