@@ -339,6 +339,16 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         body=lambda w, p: {"grade": 3, "reason": "graded again"},
     ),
     ("GET", "/api/v1/exports/diary-entries.csv"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/odm.xml"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/sdtm.zip"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/fhir/<string:resource_type>.ndjson"): Rule(
+        STAFF,
+        scoped=True,
+        path=lambda w, p: {"resource_type": "QuestionnaireResponse"},
+        query=_site_query,
+    ),
+    ("GET", "/api/v1/reports/symptoms"): Rule(("monitor", "admin"), query=_site_query),
+    ("GET", "/api/v1/reports/symptoms.csv"): Rule(("monitor", "admin"), query=_site_query),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
     ("GET", "/api/v1/me/devices"): Rule(PARTICIPANT),
@@ -534,7 +544,8 @@ def test_probing_gets_nothing(world: World, key: tuple[str, str], spec: Rule):
     every id of the path in turn, all of them, an unknown site code, and (staff routes)
     the caller's own participant with the other's nested ids."""
     method, rule = key
-    names = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", rule)
+    # Ids are what a prober guesses; a path word such as a FHIR resource type is not.
+    names = re.findall(r"<int:([a-z_]+)>", rule)
     probers = []
     if "coordinator" in spec.allowed:
         probers.append((world.other_coordinator, world.own, world.other))
@@ -545,7 +556,7 @@ def test_probing_gets_nothing(world: World, key: tuple[str, str], spec: Rule):
         theirs = {"participant_id": target.id, **(spec.path(world, target) if spec.path else {})}
         probed = _probe(world, caller, method, rule, spec, target, theirs)
         assert probed[0] == 404, probed
-        variants = {"everything missing": {name: MISSING_ID for name in names}}
+        variants = {"everything missing": {**theirs, **{name: MISSING_ID for name in names}}}
         for name in names:
             variants[f"{name} missing"] = {**theirs, name: MISSING_ID}
         for label, params in variants.items():

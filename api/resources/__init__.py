@@ -19,6 +19,7 @@ from api.resources import (
     own_password,
     participants,
     reminders,
+    reports,
     schedule,
     sites,
     staff,
@@ -40,6 +41,7 @@ API_BLUEPRINTS = (
     reminders.blp,
     staff.blp,
     own_password.blp,
+    reports.blp,
 )
 
 
