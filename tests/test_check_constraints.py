@@ -154,6 +154,7 @@ def one_of_everything(app: Flask, factory, clock) -> None:
                 issued_at=now,
                 family_started_at=now,
                 expires_at=now + timedelta(days=30),
+                family_started_at=now,
             )
         )
         db.session.flush()

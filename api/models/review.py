@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Base, UTCDateTime, between, one_of
@@ -54,7 +55,15 @@ class Alert(Base):
 
 class AdverseEvent(Base):
     __tablename__ = "adverse_events"
+    # One record per (participant, Idempotency-Key): the database settles a retried or
+    # concurrent create. A unique index (not a table constraint) so SQLite adds it in place.
     __table_args__ = (
+        Index(
+            "uq_adverse_events_participant_id_idempotency_key",
+            "participant_id",
+            "idempotency_key",
+            unique=True,
+        ),
         between("grade", 0, AE_GRADE_MAX),
         one_of("relation_to_infusion", AE_RELATIONS),
         one_of("outcome", AE_OUTCOMES),
@@ -77,6 +86,9 @@ class AdverseEvent(Base):
     created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(default=1)
+    # The create request's Idempotency-Key and the SHA-256 of its canonical body, if given.
+    idempotency_key: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def serious(self) -> bool:

@@ -1,7 +1,7 @@
 """database guards: CHECK constraints, a TRUNCATE guard, chain heads only the owner moves
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0004_chain_link_trigger
 Create Date: 2026-12-02 14:40:00
 
 Both databases: a named CHECK constraint (``ck_<table>_<name>``) on every bounded value
@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
