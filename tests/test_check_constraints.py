@@ -152,7 +152,6 @@ def one_of_everything(app: Flask, factory, clock) -> None:
                 subject_type="staff",
                 subject_id=coordinator.id,
                 issued_at=now,
-                family_started_at=now,
                 expires_at=now + timedelta(days=30),
                 family_started_at=now,
             )
