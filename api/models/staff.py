@@ -31,6 +31,8 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Bumped to revoke every access token issued before (lost phone, account change).
     auth_epoch: Mapped[int] = mapped_column(default=0)
+    # The console language this person chose (zh-CN or en); None: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(10))
     sites: Mapped[list[Site]] = relationship(secondary=staff_sites, lazy="selectin")
 
     @property

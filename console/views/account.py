@@ -1,0 +1,65 @@
+"""Sign-in, sign-out and the language switch."""
+
+from __future__ import annotations
+
+from flask import g, redirect, render_template, request, session, url_for
+
+from api.errors import Unauthorized
+from api.extensions import db
+from api.services.sessions import authenticate_staff
+from console import throttle
+from console.blueprint import bp
+from console.i18n import LOCALES
+from console.security import end_session, safe_next, start_session
+
+
+@bp.get("/login")
+def login():  # type: ignore[no-untyped-def]
+    """The sign-in form (signed in already: the worklist)."""
+    if g.get("console_staff") is not None:
+        return redirect(safe_next(request.args.get("next")))
+    ended = session.pop("ended", None)
+    return render_template("login.html", ended=ended, next=request.args.get("next", ""))
+
+
+@bp.post("/login")
+def login_submit():  # type: ignore[no-untyped-def]
+    """Check the password the API's way, under the API's failed-login limits."""
+    email = request.form.get("email", "")[:254]
+    password = request.form.get("password", "")[:1024]
+    target = request.form.get("next", "")
+    if throttle.login_blocked(email):
+        return _login_refused("too_many_attempts", email, target, 429)
+    try:
+        staff = authenticate_staff(email, password)
+    except Unauthorized as exc:
+        throttle.count_failure(email)
+        return _login_refused(exc.error, email, target, 401)
+    start_session(staff)
+    return redirect(safe_next(target), code=303)
+
+
+def _login_refused(error: str, email: str, target: str, status: int):  # type: ignore[no-untyped-def]
+    page = render_template("login.html", error=error, email=email, next=target)
+    return page, status
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    """End the session (the cookie is emptied; the next page is the sign-in form)."""
+    end_session()
+    session["ended"] = "session.signed_out"
+    return redirect(url_for("console.login"), code=303)
+
+
+@bp.post("/locale")
+def set_locale():  # type: ignore[no-untyped-def]
+    """Keep the chosen language on the account (signed out: in the session)."""
+    choice = request.form.get("locale")
+    if choice in LOCALES:
+        session["locale"] = choice
+        staff = g.get("console_staff")
+        if staff is not None and staff.locale != choice:
+            staff.locale = choice
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next")), code=303)
