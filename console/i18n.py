@@ -100,6 +100,11 @@ def format_datetime(value: datetime | None, zone: str) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def local_input(value: datetime, zone: str) -> str:
+    """An instant as a `datetime-local` input value in the site's zone."""
+    return value.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
 def format_date(value: date | None) -> str:
     if value is None:
         return "—"
@@ -139,6 +144,7 @@ def init_app(app: Flask) -> None:
         current_locale=current_locale,
         format_datetime=format_datetime,
         format_date=format_date,
+        local_input=local_input,
         format_duration=format_duration,
         format_rate=format_rate,
         LOCALES=LOCALES,

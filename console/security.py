@@ -154,6 +154,55 @@ def writers_only(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+@functools.cache
+def action_roles() -> dict[str, tuple[str, ...]]:
+    """Who may do each console action: read from the API view that does the same, so
+    the console never keeps a second copy of the role table."""
+    from api.resources import (
+        adverse_events,
+        alerts,
+        compliance,
+        diary_entries,
+        participants,
+        schedule,
+    )
+
+    views = {
+        "enrol": participants.Participants.post,
+        "participant": participants.ParticipantItem.patch,
+        "activation": participants.ActivationCode.post,
+        "diary_entry": diary_entries.ParticipantEntries.post,
+        "amend": diary_entries.ParticipantEntry.patch,
+        "schedule": schedule.ScheduleEventItem.patch,
+        "excuse": compliance.ExcusedDays.post,
+        "adverse_event": adverse_events.AdverseEvents.post,
+        "adverse_event_edit": adverse_events.AdverseEventItem.patch,
+        "acknowledge": alerts.AlertAcknowledge.post,
+    }
+    return {name: tuple(view._allowed_roles) for name, view in views.items()}  # type: ignore[attr-defined]
+
+
+def can(action: str) -> bool:
+    """May the signed-in person do `action` (a key of `action_roles`)?"""
+    staff = g.get("console_staff")
+    return staff is not None and staff.role in action_roles()[action]
+
+
+def requires(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """403 for a role the API refuses the same write (a forged monitor POST included)."""
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not can(action):
+                abort(403)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
 def admins_only(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -241,10 +290,12 @@ def _template_globals() -> dict[str, Any]:
     return {
         "console_zone": console_zone() if g.get("console_staff") else "Asia/Shanghai",
         "alert_link": alert_link,
+        "has_page": lambda endpoint: endpoint in current_app.view_functions,
         "nav_items": nav_items,
         "csrf_token": generate_csrf,
         "console_staff": g.get("console_staff"),
         "may_write": may_write(),
+        "can": can,
     }
 
 

@@ -17,7 +17,7 @@ from api.schemas.participant import ParticipantCreateSchema
 from api.services import participants as participant_service
 from api.services.roster import SORT_KEYS, roster
 from console.blueprint import bp
-from console.security import current_principal, writers_only
+from console.security import current_principal, requires
 
 PAGE_SIZE = 50
 ENROLMENT_KEY = "one_time_activation"
@@ -77,7 +77,7 @@ def _enrol_form(values: dict[str, Any], errors: dict[str, Any], status: int = 20
 
 
 @bp.get("/participants/new")
-@writers_only
+@requires("enrol")
 def enrol_form():  # type: ignore[no-untyped-def]
     """The enrolment form (coordinators and admins)."""
     sites = list(db.session.scalars(visible_sites(current_principal())))
@@ -100,7 +100,7 @@ ENROL_FIELDS = ("site", "arm", "enrolled_on", "timezone", "locale")
 
 
 @bp.post("/participants/new")
-@writers_only
+@requires("enrol")
 def enrol():  # type: ignore[no-untyped-def]
     """Enrol through the API's schema and service; the code is shown once, after redirect."""
     values = {name: request.form.get(name, "").strip() for name in ENROL_FIELDS}
@@ -132,7 +132,7 @@ def _keep_code_once(enrolment: Any) -> None:
 
 
 @bp.post("/participants/<int:participant_id>/activation-code")
-@writers_only
+@requires("activation")
 def reissue_code(participant_id: int):  # type: ignore[no-untyped-def]
     """Issue a new activation code (the participant's phone sessions end)."""
     principal = current_principal()
@@ -147,7 +147,7 @@ def reissue_code(participant_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/participants/<int:participant_id>/activation")
-@writers_only
+@requires("activation")
 def activation(participant_id: int):  # type: ignore[no-untyped-def]
     """The one-time code as text, QR code and printable slip; gone on reload."""
     participant = participant_for_writing(current_principal(), participant_id)
