@@ -61,7 +61,7 @@ def _emails(ids: set[int | None]) -> dict[int, str]:
     if not wanted:
         return {}
     rows = db.session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(wanted)))
-    return dict(rows.tuples())
+    return {row[0]: row[1] for row in rows}
 
 
 @bp.get("/alerts")
