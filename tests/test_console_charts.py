@@ -84,7 +84,13 @@ def test_the_symptom_table_carries_every_value_and_the_mark() -> None:
     days = _days(5)
     chart = _symptoms(days)
     assert chart.headers == [
-        "Day", "Distension", "Appetite", "Debilitation", "Leg oedema", "Discomfort <grade>", "Event"
+        "Day",
+        "Distension",
+        "Appetite",
+        "Debilitation",
+        "Leg oedema",
+        "Discomfort <grade>",
+        "Event",
     ]
     assert [row[0] for row in chart.rows] == [d.isoformat() for d in days if d != days[2]]
     assert chart.rows[1] == ["2026-03-02", "1", "1", "2", "0", "2", "Infusion 1"]
@@ -94,12 +100,18 @@ def test_the_symptom_table_carries_every_value_and_the_mark() -> None:
 def test_rate_chart_draws_percent_and_the_threshold() -> None:
     days = _days(3)
     chart = charts.rate_chart(
-        title="On time", desc="Daily", days=days, rates=[0.5, None, 1.0],
-        rate_label="On-time rate", day_header="Day", threshold=0.8,
+        title="On time",
+        desc="Daily",
+        days=days,
+        rates=[0.5, None, 1.0],
+        rate_label="On-time rate",
+        day_header="Day",
+        threshold=0.8,
     )
     root = _parse(chart.svg)
     assert [t.text for t in root.iter(f"{SVG}text") if t.text and t.text.endswith("%")][:2] == [
-        "0 %", "25 %",
+        "0 %",
+        "25 %",
     ]
     threshold = [e for e in root.iter(f"{SVG}line") if e.get("class") == "threshold"]
     assert len(threshold) == 1
@@ -110,9 +122,12 @@ def test_rate_chart_draws_percent_and_the_threshold() -> None:
 
 def test_funnel_bars_shrink_with_the_counts_and_show_their_share() -> None:
     chart = charts.funnel_chart(
-        title="Reminder funnel", desc="Diary reminders",
+        title="Reminder funnel",
+        desc="Diary reminders",
         stages=[("Sent", 200), ("Delivered", 150), ("Opened", 50), ("Filled in 3 h", 0)],
-        stage_header="Stage", count_header="Count", share_header="Share of sent",
+        stage_header="Stage",
+        count_header="Count",
+        share_header="Share of sent",
     )
     root = _parse(chart.svg)
     widths = [float(r.get("width")) for r in root.iter(f"{SVG}rect")]
@@ -124,8 +139,12 @@ def test_funnel_bars_shrink_with_the_counts_and_show_their_share() -> None:
 
 def test_funnel_of_nothing_sent_draws_without_dividing_by_zero() -> None:
     chart = charts.funnel_chart(
-        title="t", desc="d", stages=[("Sent", 0), ("Delivered", 0)],
-        stage_header="s", count_header="c", share_header="p",
+        title="t",
+        desc="d",
+        stages=[("Sent", 0), ("Delivered", 0)],
+        stage_header="s",
+        count_header="c",
+        share_header="p",
     )
     _parse(chart.svg)
     NO = charts.NO_VALUE

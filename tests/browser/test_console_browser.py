@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -17,7 +18,6 @@ from api.clock import utcnow
 from api.extensions import db
 from api.models import AdverseEvent, Alert, DiaryEntry, DiaryEntryVersion, Participant
 from api.services.alerts import symptom_alert_for_entry
-from tests.browser.conftest import NARROW, WIDE
 from tests.helpers import PASSWORD
 from tests.qr_decode import decode
 from tests.review_data import add_entry
@@ -100,14 +100,17 @@ def test_language_switch_is_kept_on_the_account(page: Page, factory, browser, li
         other.close()
 
 
+@pytest.mark.first_backend_only
 def test_worklist_on_the_demo_data_set(page: Page, app, clock) -> None:
+    """The demo takes tens of seconds to build, and its data on both databases is checked by
+    tests/test_review_demo.py: the browser looks at it on the first backend only."""
     from api.services.demo import build_demo
 
     clock.set("2026-06-01T09:00:00+08:00")
     with app.app_context():
         summary = build_demo(utcnow(), seed=7)
         db.session.commit()
-    role, email, password = next(c for c in summary.credentials if c[0] == "coordinator")
+    _role, email, password = next(c for c in summary.credentials if c[0] == "coordinator")
     sign_in(page, email, password)
     expect(page.locator("h1")).to_have_text("Today")
     alerts = page.locator("#h-alerts + .table-wrap tbody tr")
@@ -159,7 +162,9 @@ def test_grade_4_alert_acknowledged_as_adverse_event_through_the_prefilled_form(
     expect(page.locator(".facts")).to_contain_text("Adverse event recorded")
     with app.app_context():
         alert = db.session.get(Alert, alert_id)
-        ae = db.session.scalar(select(AdverseEvent).where(AdverseEvent.participant_id == participant.id))
+        ae = db.session.scalar(
+            select(AdverseEvent).where(AdverseEvent.participant_id == participant.id)
+        )
         assert alert.status == "acknowledged"
         assert alert.decision == "adverse_event_recorded"
         assert alert.adverse_event_id == ae.id
