@@ -1,7 +1,8 @@
-"""Failed console sign-ins, counted against the API's limits.
+"""Console sign-in under the API's failed-login limits: the one seam for both.
 
-One small seam: the per-account limit (`LOGIN_RATE_LIMIT`, keyed by the e-mail) and the
-per-client one (`LOGIN_CLIENT_RATE_LIMIT`, keyed by the client address), counted in the
+`sign_in` checks the password with `authenticate_staff` (the API's check) and counts
+failures on the per-account limit (`LOGIN_RATE_LIMIT`, keyed by the e-mail) and the
+per-client one (`LOGIN_CLIENT_RATE_LIMIT`, keyed by the client address), in the
 limiter's storage (`RATELIMIT_STORAGE_URI`, shared by server processes).
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 from flask import current_app, request
 from limits import parse
 
+from api.errors import DomainError, Unauthorized
 from api.extensions import limiter
+from api.models import StaffUser
+from api.services.sessions import authenticate_staff
 
 
 def _keys(email: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -20,13 +24,20 @@ def _keys(email: str) -> list[tuple[str, tuple[str, ...]]]:
     return [(config["LOGIN_RATE_LIMIT"], account), (config["LOGIN_CLIENT_RATE_LIMIT"], client)]
 
 
-def login_blocked(email: str) -> bool:
-    """True when this account or this client has used up its failed attempts."""
+def sign_in(email: str, password: str) -> StaffUser:
+    """The staff member, or 401 `invalid_credentials` (counted), or 429 `too_many_attempts`
+    (not even checked) once this account or client has used up its failures."""
     strategy = limiter.limiter
-    return any(not strategy.test(parse(rule), *key) for rule, key in _keys(email))
-
-
-def count_failure(email: str) -> None:
-    strategy = limiter.limiter
-    for rule, key in _keys(email):
-        strategy.hit(parse(rule), *key)
+    keys = _keys(email)
+    if any(not strategy.test(parse(rule), *key) for rule, key in keys):
+        raise DomainError(
+            "Too many attempts; wait before trying again.",
+            error="too_many_attempts",
+            status_code=429,
+        )
+    try:
+        return authenticate_staff(email, password)
+    except Unauthorized:
+        for rule, key in keys:
+            strategy.hit(parse(rule), *key)
+        raise

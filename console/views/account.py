@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from flask import g, redirect, render_template, request, session, url_for
 
-from api.errors import Unauthorized
+from api.errors import DomainError
 from api.extensions import db
-from api.services.sessions import authenticate_staff
 from console import throttle
 from console.blueprint import bp
 from console.i18n import LOCALES
@@ -28,13 +27,12 @@ def login_submit():  # type: ignore[no-untyped-def]
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     target = request.form.get("next", "")
-    if throttle.login_blocked(email):
-        return _login_refused("too_many_attempts", email, target, 429)
     try:
-        staff = authenticate_staff(email, password)
-    except Unauthorized as exc:
-        throttle.count_failure(email)
-        return _login_refused(exc.error, email, target, 401)
+        staff = throttle.sign_in(email, password)
+    except DomainError as exc:
+        if exc.status_code not in (401, 429):
+            raise
+        return _login_refused(exc.error, email, target, exc.status_code)
     start_session(staff)
     return redirect(safe_next(target), code=303)
 
