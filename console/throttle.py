@@ -1,9 +1,8 @@
-"""Console sign-in under the API's failed-login limits: the one seam for both.
+"""Console sign-in under the API's failed-login limits, counted on the same keys.
 
-`sign_in` checks the password with `authenticate_staff` (the API's check) and counts
-failures on the per-account limit (`LOGIN_RATE_LIMIT`, keyed by the e-mail) and the
-per-client one (`LOGIN_CLIENT_RATE_LIMIT`, keyed by the client address), in the
-limiter's storage (`RATELIMIT_STORAGE_URI`, shared by server processes).
+`sign_in` runs the API's password check (`sessions.authenticate_staff`) inside
+`login_throttle.guarded`, exactly as `POST /api/v1/auth/staff/login` does, so a wrong
+password typed into either counts against the same account and client.
 """
 
 from __future__ import annotations
@@ -11,33 +10,28 @@ from __future__ import annotations
 from flask import current_app, request
 from limits import parse
 
-from api.errors import DomainError, Unauthorized
+from api.errors import TooManyAttempts
 from api.extensions import limiter
 from api.models import StaffUser
-from api.services.sessions import authenticate_staff
-
-
-def _keys(email: str) -> list[tuple[str, tuple[str, ...]]]:
-    config = current_app.config
-    account = ("login", email.strip().lower())
-    client = ("login-client", request.remote_addr or "unknown")
-    return [(config["LOGIN_RATE_LIMIT"], account), (config["LOGIN_CLIENT_RATE_LIMIT"], client)]
+from api.services import login_throttle, sessions
 
 
 def sign_in(email: str, password: str) -> StaffUser:
-    """The staff member, or 401 `invalid_credentials` (counted), or 429 `too_many_attempts`
-    (not even checked) once this account or client has used up its failures."""
-    strategy = limiter.limiter
-    keys = _keys(email)
-    if any(not strategy.test(parse(rule), *key) for rule, key in keys):
-        raise DomainError(
-            "Too many attempts; wait before trying again.",
-            error="too_many_attempts",
-            status_code=429,
-        )
-    try:
-        return authenticate_staff(email, password)
-    except Unauthorized:
-        for rule, key in keys:
-            strategy.hit(parse(rule), *key)
-        raise
+    """The staff member; 401 `invalid_credentials` (counted) or 429 `too_many_attempts`."""
+    return login_throttle.guarded(
+        email, request.remote_addr, lambda: sessions.authenticate_staff(email, password)
+    )
+
+
+def check_password_guess(staff_id: int) -> None:
+    """Wrong current passwords on the console's password form, per account
+    (`LOGIN_RATE_LIMIT`): a borrowed session must not guess the password on."""
+    rule = parse(current_app.config["LOGIN_RATE_LIMIT"])
+    if not limiter.limiter.test(rule, "console-password", str(staff_id)):
+        raise TooManyAttempts("Too many attempts; wait before trying again.", retry_after=60)
+
+
+def count_password_guess(staff_id: int) -> None:
+    limiter.limiter.hit(
+        parse(current_app.config["LOGIN_RATE_LIMIT"]), "console-password", str(staff_id)
+    )

@@ -534,3 +534,42 @@ def test_status_change_needs_the_confirmation_step(app, factory, clock, signed_i
     )
     assert done.status_code == 303
     assert factory.scalar(select(Participant.status).where(Participant.id == p.id)) == "withdrawn"
+
+
+# Passwords
+
+
+def test_reset_account_must_change_its_password_first(app, factory):
+    staff = factory.staff("coordinator", email="reset@example.org")
+    factory.update(StaffUser, staff.id, must_change_password=True)
+    session = ConsoleSession(app, **{"Accept-Language": "en"})
+    answer = session.login(staff.email)
+    assert answer.headers["Location"] == "/console/password"
+    assert session.get("/console/participants").headers["Location"] == "/console/password"
+    wrong = session.post(
+        "/console/password",
+        {"current_password": "nope", "new_password": "a brand new long password"},
+        page="/console/password",
+    )
+    assert wrong.status_code == 401 and "This is not your current password." in _text(wrong)
+    done = session.post(
+        "/console/password",
+        {"current_password": PASSWORD, "new_password": "a brand new long password"},
+        page="/console/password",
+    )
+    assert done.status_code == 303
+    assert session.get("/console/participants").status_code == 200
+    assert ConsoleSession(app).login(staff.email, "a brand new long password").status_code == 303
+
+
+def test_password_change_ends_other_console_sessions(app, coordinator):
+    first, second = ConsoleSession(app), ConsoleSession(app)
+    first.login(coordinator.email)
+    second.login(coordinator.email)
+    first.post(
+        "/console/password",
+        {"current_password": PASSWORD, "new_password": "another long password here"},
+        page="/console/password",
+    )
+    assert first.get("/console/").status_code == 200
+    assert second.get("/console/").status_code == 302
