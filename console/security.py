@@ -40,6 +40,12 @@ from console.blueprint import bp
 
 # Endpoints open without a session.
 PUBLIC_ENDPOINTS = {"console.login", "console.login_submit", "console.static", "console.set_locale"}
+# What an account whose password an admin reset may reach until it sets its own.
+PASSWORD_CHANGE_ENDPOINTS = PUBLIC_ENDPOINTS | {
+    "console.password",
+    "console.password_submit",
+    "console.logout",
+}
 WRITER_ROLES = ("coordinator", "admin")
 
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -232,6 +238,12 @@ def _authenticate() -> Response | None:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError as exc:
             raise CSRFError(str(exc)) from exc
+    if (
+        staff is not None
+        and staff.must_change_password
+        and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS
+    ):
+        return redirect(url_for("console.password"))
     if staff is None and request.endpoint not in PUBLIC_ENDPOINTS:
         if request.method in ("GET", "HEAD"):
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")))

@@ -1,8 +1,8 @@
-"""Failed console sign-ins, counted against the API's limits.
+"""Console sign-in under the API's failed-login limits, counted on the same keys.
 
-One small seam: the per-account limit (`LOGIN_RATE_LIMIT`, keyed by the e-mail) and the
-per-client one (`LOGIN_CLIENT_RATE_LIMIT`, keyed by the client address), counted in the
-limiter's storage (`RATELIMIT_STORAGE_URI`, shared by server processes).
+`sign_in` runs the API's password check (`sessions.authenticate_staff`) inside
+`login_throttle.guarded`, exactly as `POST /api/v1/auth/staff/login` does, so a wrong
+password typed into either counts against the same account and client.
 """
 
 from __future__ import annotations
@@ -10,23 +10,28 @@ from __future__ import annotations
 from flask import current_app, request
 from limits import parse
 
+from api.errors import TooManyAttempts
 from api.extensions import limiter
+from api.models import StaffUser
+from api.services import login_throttle, sessions
 
 
-def _keys(email: str) -> list[tuple[str, tuple[str, ...]]]:
-    config = current_app.config
-    account = ("login", email.strip().lower())
-    client = ("login-client", request.remote_addr or "unknown")
-    return [(config["LOGIN_RATE_LIMIT"], account), (config["LOGIN_CLIENT_RATE_LIMIT"], client)]
+def sign_in(email: str, password: str) -> StaffUser:
+    """The staff member; 401 `invalid_credentials` (counted) or 429 `too_many_attempts`."""
+    return login_throttle.guarded(
+        email, request.remote_addr, lambda: sessions.authenticate_staff(email, password)
+    )
 
 
-def login_blocked(email: str) -> bool:
-    """True when this account or this client has used up its failed attempts."""
-    strategy = limiter.limiter
-    return any(not strategy.test(parse(rule), *key) for rule, key in _keys(email))
+def check_password_guess(staff_id: int) -> None:
+    """Wrong current passwords on the console's password form, per account
+    (`LOGIN_RATE_LIMIT`): a borrowed session must not guess the password on."""
+    rule = parse(current_app.config["LOGIN_RATE_LIMIT"])
+    if not limiter.limiter.test(rule, "console-password", str(staff_id)):
+        raise TooManyAttempts("Too many attempts; wait before trying again.", retry_after=60)
 
 
-def count_failure(email: str) -> None:
-    strategy = limiter.limiter
-    for rule, key in _keys(email):
-        strategy.hit(parse(rule), *key)
+def count_password_guess(staff_id: int) -> None:
+    limiter.limiter.hit(
+        parse(current_app.config["LOGIN_RATE_LIMIT"]), "console-password", str(staff_id)
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.models.base import Base, UTCDateTime
@@ -33,6 +33,9 @@ class StaffUser(Base):
     auth_epoch: Mapped[int] = mapped_column(default=0)
     # The console language this person chose (zh-CN or en); None: the browser's.
     locale: Mapped[str | None] = mapped_column(String(10))
+    # Set by an admin's password reset: the token then serves only the password change.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sites: Mapped[list[Site]] = relationship(secondary=staff_sites, lazy="selectin")
 
     @property

@@ -16,10 +16,12 @@ from api.resources import (
     health,
     me,
     notifications,
+    own_password,
     participants,
     reminders,
     schedule,
     sites,
+    staff,
 )
 
 API_BLUEPRINTS = (
@@ -36,6 +38,8 @@ API_BLUEPRINTS = (
     devices.blp,
     notifications.blp,
     reminders.blp,
+    staff.blp,
+    own_password.blp,
 )
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
 
-from api.errors import Unauthorized
+from api.errors import DomainError
 from api.extensions import db
-from api.services.sessions import authenticate_staff
+from api.services import staff as staff_service
 from console import throttle
 from console.blueprint import bp
-from console.i18n import LOCALES
+from console.i18n import LOCALES, translate
 from console.security import end_session, safe_next, start_session
 
 
@@ -28,14 +28,16 @@ def login_submit():  # type: ignore[no-untyped-def]
     email = request.form.get("email", "")[:254]
     password = request.form.get("password", "")[:1024]
     target = request.form.get("next", "")
-    if throttle.login_blocked(email):
-        return _login_refused("too_many_attempts", email, target, 429)
     try:
-        staff = authenticate_staff(email, password)
-    except Unauthorized as exc:
-        throttle.count_failure(email)
-        return _login_refused(exc.error, email, target, 401)
+        staff = throttle.sign_in(email, password)
+    except DomainError as exc:
+        if exc.status_code not in (401, 429):
+            raise
+        return _login_refused(exc.error, email, target, exc.status_code)
+    db.session.commit()  # a rehashed password, the time of this sign-in
     start_session(staff)
+    if staff.must_change_password:
+        return redirect(url_for("console.password"), code=303)
     return redirect(safe_next(target), code=303)
 
 
@@ -63,3 +65,31 @@ def set_locale():  # type: ignore[no-untyped-def]
             staff.locale = choice
             db.session.commit()
     return redirect(safe_next(request.form.get("next")), code=303)
+
+
+@bp.get("/password")
+def password():  # type: ignore[no-untyped-def]
+    """Change your own password (the only page until an admin's reset is replaced)."""
+    return render_template("password.html", errors={})
+
+
+@bp.post("/password")
+def password_submit():  # type: ignore[no-untyped-def]
+    """The API's own-password rule; every other session ends, this one continues."""
+    staff = g.console_staff
+    current = request.form.get("current_password", "")[:1024]
+    new = request.form.get("new_password", "")[:1024]
+    try:
+        throttle.check_password_guess(staff.id)
+        changed = staff_service.change_own_password(staff.id, current, new)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.error == "wrong_password":
+            throttle.count_password_guess(staff.id)
+        errors = exc.errors or {"_schema": [exc.error]}
+        page = render_template("password.html", errors=errors, error=exc.error)
+        return page, exc.status_code
+    start_session(changed)
+    flash(translate("password.changed"), "success")
+    return redirect(url_for("console.today"), code=303)
