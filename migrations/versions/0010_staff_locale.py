@@ -1,7 +1,7 @@
 """staff: the console language each staff member chose (zh-CN or en; none = browser's)
 
 Revision ID: 0010
-Revises: 0005, 0006 (joins the two heads main has at this point)
+Revises: 0008
 Create Date: 2026-12-02 14:40:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = ("0005", "0006")
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
