@@ -245,3 +245,13 @@ def test_participant_page_shows_the_calendar_with_scores_in_text(app, factory, c
     assert "2026-11-17 · missing" in page
     assert "2026-11-20 · not yet due" in page
     assert "2026-11-14 · not expected" in page
+
+
+def test_participant_page_links_to_its_audit_trail_and_alerts(app, factory, clock, english):
+    clock.set(T0)
+    p = factory.participant(enrolled_on=date(2026, 11, 1))
+    _serious_ae(factory, p, T0 - timedelta(hours=1))
+    page = _text(english.get(f"/console/participants/{p.id}"))
+    assert f'href="/console/participants/{p.id}/audit"' in page
+    alert_links = re.findall(r'href="(/console/alerts/\d+)"', page)
+    assert alert_links and english.get(alert_links[0]).status_code == 200
