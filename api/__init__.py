@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
 from api.extensions import api, db, limiter, migrate
+from api.observability import configure_logging, install_request_tracking
 from api.study import load_study_config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -45,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(from_environment(instance_path))
     if test_config:
         app.config.update(test_config)
-    _configure_logging()
+    _configure_logging(app.config["LOG_FORMAT"])
     ensure_jwt_secret(app.config, instance_path)
     check_production_safety(app.config)
     _trust_proxies(app)
@@ -79,8 +80,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from api.cli import register_cli
     from api.errors import register_error_handlers
+    from api.metrics import install_metrics
     from api.resources import register_resources
 
+    install_request_tracking(app)
+    install_metrics(app)
     register_resources(app)
     register_error_handlers(app)
     register_cli(app)
@@ -107,11 +111,8 @@ def _trust_proxies(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count)  # type: ignore[method-assign]
 
 
-def _configure_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+def _configure_logging(log_format: str) -> None:
+    configure_logging(log_format)
     logging.getLogger("sqlalchemy.engine.Engine").addFilter(_hide_row_values)
 
 
@@ -149,11 +150,20 @@ def _configure_sqlite(app: Flask) -> None:
 
 
 def _migrate(app: Flask) -> None:
-    """Bring the schema to the latest migration (the embedded default does it at start)."""
+    """Bring the schema to the latest migration (the embedded default does it at start).
+
+    Alembic is called only when the database is behind, so a start (and every CLI
+    command) is quiet unless a migration really runs.
+    """
     import flask_migrate
 
+    from api.migrations_state import migrations_behind
+
     with app.app_context():
-        flask_migrate.upgrade(directory=MIGRATIONS_DIR)
+        with db.engine.connect() as connection:
+            behind = migrations_behind(connection)
+        if behind:
+            flask_migrate.upgrade(directory=MIGRATIONS_DIR)
 
 
 def _seed_sites(app: Flask) -> None:

@@ -10,7 +10,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -28,6 +28,10 @@ staff_cli = AppGroup("staff", help="Manage staff accounts.")
 alerts_cli = AppGroup("alerts", help="Alerts for coordinators.")
 audit_cli = AppGroup("audit", help="Check the tamper-evident audit trail.")
 notifications_cli = AppGroup("notifications", help="Push reminders: the worker and a preview.")
+
+
+# A --now this far ahead of the clock is still "now" (a typed-in minute, clock skew).
+FUTURE_NOW_SLACK = timedelta(minutes=5)
 
 
 def parse_instant(value: str | None) -> datetime:
@@ -165,6 +169,19 @@ def staff_set_role(email: str, role: str, sites: tuple[str, ...], reason: str) -
     _change_staff(lambda actor, sid: set_role(actor, sid, role, list(sites) or None, reason), email)
 
 
+def refuse_future_now(now: datetime, *, dry_run: bool, force: bool) -> None:
+    """A `--now` ahead of the clock writes tomorrow's alerts and reminder results today.
+
+    Refused unless the operator asks only to look (`--dry-run`) or says so (`--force`).
+    """
+    if dry_run or force or now <= utcnow() + FUTURE_NOW_SLACK:
+        return
+    raise click.UsageError(
+        f"--now {now.isoformat()} is in the future: add --dry-run to see what would happen, "
+        "or --force to write it anyway."
+    )
+
+
 def _describe(exc: DomainError) -> str:
     """A domain refusal as one line for the terminal, naming the offending options."""
     if exc.errors:
@@ -174,11 +191,19 @@ def _describe(exc: DomainError) -> str:
 
 @alerts_cli.command("check")
 @click.option("--now", "now_text", help="Check as of this ISO 8601 instant (default: now).")
-def alerts_check(now_text: str | None) -> None:
+@click.option("--dry-run", is_flag=True, help="Print what would be raised; write nothing.")
+@click.option("--force", is_flag=True, help="Allow a future --now without --dry-run.")
+def alerts_check(now_text: str | None, dry_run: bool, force: bool) -> None:
     """Raise missed-diary alerts (once per run of missed days); the worker runs this too."""
     from api.services.alerts import check_missed_diaries
 
-    raised = check_missed_diaries(parse_instant(now_text))
+    now = parse_instant(now_text)
+    refuse_future_now(now, dry_run=dry_run, force=force)
+    raised = check_missed_diaries(now)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run: {raised} missed-diary alert(s) would be raised.")
+        return
     db.session.commit()
     click.echo(f"{raised} missed-diary alert(s) raised.")
 
@@ -265,12 +290,38 @@ def audit_verify(quiet: bool, heads_path: str | None) -> None:
 @click.option("--once", is_flag=True, help="Run one pass (plan, send what is due) and exit.")
 @click.option("--now", "now_text", metavar="ISO8601", help="Run one pass as if at this instant.")
 @click.option("--interval", type=float, help="Seconds between passes (WORKER_INTERVAL_SECONDS).")
-def notifications_run(once: bool, now_text: str | None, interval: float | None) -> None:
+@click.option("--dry-run", is_flag=True, help="One pass that writes and sends nothing; print it.")
+@click.option("--force", is_flag=True, help="Allow a future --now without --dry-run.")
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port."
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def notifications_run(
+    once: bool,
+    now_text: str | None,
+    interval: float | None,
+    dry_run: bool,
+    force: bool,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """Plan and send reminders; also raises missed-diary alerts. SIGTERM stops cleanly."""
     from notifications.worker import Worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     now = parse_instant(now_text) if now_text else None
+    if now is not None:
+        refuse_future_now(now, dry_run=dry_run, force=force)
+    if dry_run:
+        from notifications.dry_run import dry_run_pass
+
+        for line in dry_run_pass(now or utcnow()).describe():
+            click.echo(line)
+        return
+    if metrics_port is not None:
+        from notifications.metrics import serve_metrics
+
+        serve_metrics(app, metrics_host, metrics_port)
     worker = Worker(app, clock=(lambda: now) if now else None)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)

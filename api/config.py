@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -18,6 +19,8 @@ PUBLISHED_JWT_SECRETS = frozenset({"dev-only-insecure-secret-change-me-000000000
 _HOW_TO_MAKE_A_SECRET = (
     "e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 )
+
+DEFAULT_METRICS_ALLOW = "127.0.0.0/8,::1/128"  # loopback only
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,27 @@ def _previous_keys(raw: str | None) -> dict[str, str]:
             raise ConfigError("JWT_PREVIOUS_KEYS must look like 'kid:secret,kid:secret'")
         keys[kid] = secret
     return keys
+
+
+def _log_format(raw: str | None) -> str:
+    value = (raw or "json").strip().lower()
+    if value not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {raw!r}")
+    return value
+
+
+def _networks(name: str, default: str) -> list[Any]:
+    """Comma-separated addresses or networks, e.g. ``127.0.0.1,10.0.0.0/8``."""
+    raw = os.environ.get(name)
+    try:
+        return parse_networks(default if raw is None else raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must list addresses or networks: {exc}") from exc
+
+
+def parse_networks(raw: str) -> list[Any]:
+    parts = (part.strip() for part in raw.split(","))
+    return [ipaddress.ip_network(part, strict=False) for part in parts if part]
 
 
 def from_environment(instance_path: str) -> dict[str, Any]:
@@ -123,6 +147,10 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         # The coordinators' console (console/): idle timeout and absolute session lifetime.
         "CONSOLE_IDLE_MINUTES": _int("CONSOLE_IDLE_MINUTES", 30),
         "CONSOLE_ABSOLUTE_HOURS": _int("CONSOLE_ABSOLUTE_HOURS", 12),
+        # Operations: the README's "Running in production" section.
+        "LOG_FORMAT": _log_format(os.environ.get("LOG_FORMAT")),
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
+        "METRICS_ALLOW": _networks("METRICS_ALLOW", DEFAULT_METRICS_ALLOW),
     }
 
 

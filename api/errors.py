@@ -11,10 +11,12 @@ import sqlite3
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from api.observability import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,9 @@ class ErrorSchema(Schema):
         metadata={"description": "Messages by field name"},
     )
     existing_entry_id = fields.Integer(metadata={"description": "With entry_exists_for_date"})
+    request_id = fields.String(
+        metadata={"description": "The X-Request-ID of this answer, to find its log line"}
+    )
 
 
 def error_body(
@@ -126,7 +131,11 @@ def error_body(
     errors: dict[str, Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """Build the error body; ``errors`` is omitted when there are none."""
+    """Build the error body; ``errors`` is omitted when there are none.
+
+    Inside a request the body names the request id, and the error code is kept on `g`
+    for the request's log line and metrics.
+    """
     status = HTTPStatus(status_code)
     body: dict[str, Any] = {
         "code": status_code,
@@ -137,6 +146,10 @@ def error_body(
     if errors:
         body["errors"] = errors
     body.update(extra)
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+        g.error_code = body["error"]
     return body
 
 

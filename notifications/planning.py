@@ -179,7 +179,7 @@ def cancel_invalid(now: datetime) -> dict[str, int]:
 # --- step 3: per chunk of active participants ---------------------------------------------
 
 
-def _participant_chunks(size: int) -> Iterator[list[ParticipantPlan]]:
+def participant_chunks(size: int) -> Iterator[list[ParticipantPlan]]:
     """Active participants in id order, `size` at a time (keyset pagination)."""
     last_id = 0
     while True:
@@ -399,7 +399,7 @@ def _locked(now: datetime, *, full: bool, chunk_size: int | None = None) -> Plan
         if full:
             size = chunk_size or current_app.config["REMINDER_PLAN_CHUNK"]
             until = now + plan_ahead()
-            for participants in _participant_chunks(size):
+            for participants in participant_chunks(size):
                 plan_chunk(participants, now, until, result)
                 db.session.commit()
         return result

@@ -36,6 +36,7 @@ from api.extensions import db
 from api.models import Device, Participant, Reminder, ReminderDelivery, ScheduleEvent
 from notifications import planning
 from notifications.bulk import insert_rows
+from notifications.metrics import observe_outcomes, observe_pass
 from notifications.sender import Outcome, Outgoing, Sender, sender_from_config
 from notifications.texts import render
 
@@ -395,6 +396,7 @@ class Worker:
 
     def run_pass(self, *, full_plan: bool = True) -> PassResult:
         """Plan (or only expire and cancel), dispatch everything due, check missed diaries."""
+        started = monotonic()
         with self.app.app_context():
             result = PassResult()
             now = self.clock()
@@ -404,6 +406,7 @@ class Worker:
             result.outcomes = self.dispatch()
             result.alerts = self.check_alerts()
             db.session.remove()
+            observe_pass(monotonic() - started)
             return result
 
     def dispatch(self) -> Counter:
@@ -453,6 +456,7 @@ class Worker:
             float(self.config["REMINDER_RETRY_BASE_SECONDS"]),
             float(self.config["REMINDER_RETRY_MAX_SECONDS"]),
         )
+        observe_outcomes(counts, outcomes)
         log.info(
             "worker %s: %d reminders, %d messages: %s",
             self.id,

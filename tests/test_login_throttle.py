@@ -132,6 +132,26 @@ def test_the_per_account_delay_is_capped(proxied, factory, clock):
     assert attempt(client, staff.email, PASSWORD, "198.51.100.20").status_code == 200
 
 
+def test_a_client_the_owner_signed_in_from_skips_the_account_delay(proxied, factory, clock):
+    """An attacker holding the account at its longest delay cannot hold the owner out."""
+    staff = factory.staff()
+    client = proxied.test_client()
+    assert attempt(client, staff.email, PASSWORD, "198.51.100.20").status_code == 200
+    now = clock.set("2026-12-01T08:00:00+00:00")
+    for n in range(20):
+        response = attempt(client, staff.email, "wrong", f"203.0.{n}.1")
+        if response.status_code == 429:
+            now = clock.set(now + timedelta(seconds=int(response.headers["Retry-After"])))
+            response = attempt(client, staff.email, "wrong", f"203.0.{n}.1")
+        assert response.status_code == 401
+    assert attempt(client, staff.email, PASSWORD, "198.51.100.99").status_code == 429  # new
+    assert attempt(client, staff.email, PASSWORD, "198.51.100.20").status_code == 200  # known
+    # A known client still has its own limit: five wrong passwords there, then it waits.
+    for _ in range(5):
+        assert attempt(client, staff.email, "wrong", "198.51.100.20").status_code == 401
+    assert attempt(client, staff.email, PASSWORD, "198.51.100.20").status_code == 429
+
+
 def test_window_counts_end_with_their_window(client, factory, clock):
     staff = factory.staff()
     now = clock.set("2026-12-01T08:00:00+00:00")

@@ -8,6 +8,7 @@ from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
 from api.clock import utcnow
 from api.extensions import db
+from api.metrics import record_diary_outcomes
 from api.models import Participant
 from api.pagination import SelectPage
 from api.schemas.diary import (
@@ -97,6 +98,7 @@ class MyEntriesSync(MethodView):
         """Submit up to 100 queued entries; each gets its own result and transaction."""
         principal, participant = _me()
         results = service.sync(participant, body["entries"], principal.audit_actor(), utcnow())
+        record_diary_outcomes(result["status"] for result in results)
         return {"results": results}
 
 

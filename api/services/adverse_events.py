@@ -261,3 +261,20 @@ def adverse_event_for(participant: Participant, ae_id: int, *, lock: bool = Fals
     if ae is None:
         raise NotFound("No such adverse event.", error="adverse_event_not_found")
     return ae
+
+
+def overdue_serious_count(now: datetime) -> int:
+    """Serious events past their reporting deadline and not yet reported (all sites).
+
+    Only events with an awareness time older than the deadline's hours are candidates,
+    a handful; whether each is serious is the model's rule, read in Python.
+    """
+    hours = current_app.extensions["study"].sae_report_hours
+    candidates = db.session.scalars(
+        select(AdverseEvent).where(
+            AdverseEvent.reported_at.is_(None),
+            AdverseEvent.awareness_at.is_not(None),
+            AdverseEvent.awareness_at < now - timedelta(hours=hours),
+        )
+    )
+    return sum(1 for ae in candidates if is_overdue(ae, now))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.audit import Actor, record_audit, snapshot
@@ -242,3 +242,11 @@ def alerts_query(
     if participant_id is not None:
         stmt = stmt.where(Alert.participant_id == participant_id)
     return stmt.order_by(Alert.created_at.desc(), Alert.id.desc())
+
+
+def open_alert_counts() -> dict[str, int]:
+    """Open alerts by kind across all sites (what an operator's dashboard alerts on)."""
+    rows = db.session.execute(
+        select(Alert.kind, func.count()).where(Alert.status == "open").group_by(Alert.kind)
+    )
+    return {kind: count for kind, count in rows}

@@ -11,7 +11,9 @@ route and the web console call the same functions, so the limits are the same):
   further attempt must wait 1 s, 2 s, 4 s … up to `LOGIN_ACCOUNT_MAX_DELAY_SECONDS` (300)
   after the previous failure. It only delays: once the wait has passed, the right
   password signs in (and resets the count). The count is forgotten an hour after the
-  last failure.
+  last failure. A client address the account signed in from in the last 30 days skips
+  this delay (its own per-(account, client) limit still holds), so an attacker who keeps
+  an account at its longest delay from many addresses still cannot hold its owner out.
 
 A refused attempt is not verified and not counted. Decisions use the service clock
 (`api.clock.utcnow`), so tests move time instead of waiting; the counts live in the
@@ -40,6 +42,7 @@ from api.errors import DomainError, TooManyAttempts, Unauthorized
 T = TypeVar("T")
 
 ACCOUNT_MEMORY_SECONDS = 3600  # the per-account count is forgotten this long after a failure
+KNOWN_CLIENT_SECONDS = 30 * 86400  # a client that signed in to an account stays known so long
 EXTENSION = "login_throttle"
 _PREFIX = "login-throttle:"
 # Only a wrong e-mail or password counts: other refusals (a disabled account's own
@@ -188,6 +191,10 @@ def _keys(email: str, client_address: str | None) -> tuple[str, str, str]:
     )
 
 
+def _known_key(email: str, client_address: str | None) -> str:
+    return f"{_PREFIX}known:{_digest(email.strip().lower())}:{_digest(client_address or '')}"
+
+
 def _store() -> _Store:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
@@ -226,7 +233,9 @@ def seconds_to_wait(email: str, client_address: str | None) -> int:
     waits = (
         _window_wait(_Count.load(store.get(pair_key)), "LOGIN_RATE_LIMIT", now),
         _window_wait(_Count.load(store.get(client_key)), "LOGIN_CLIENT_RATE_LIMIT", now),
-        _account_wait(_Count.load(store.get(account_key)), now),
+        0.0
+        if store.get(_known_key(email, client_address))
+        else _account_wait(_Count.load(store.get(account_key)), now),
     )
     return math.ceil(max(waits))
 
@@ -269,7 +278,9 @@ def record_success(email: str, client_address: str | None) -> None:
     """The owner got in: clear this account's counts (not the client's: an attacker
     signing in to an account of their own must not reset their guessing budget)."""
     pair_key, _client_key, account_key = _keys(email, client_address)
-    _store().delete(pair_key, account_key)
+    store = _store()
+    store.delete(pair_key, account_key)
+    store.update(_known_key(email, client_address), lambda _old: "1", ttl=KNOWN_CLIENT_SECONDS)
 
 
 def guarded(email: str, client_address: str | None, sign_in: Callable[[], T]) -> T:

@@ -1,0 +1,134 @@
+"""Request ids, one structured log line per request, and the log format.
+
+Every answer carries `X-Request-ID`: the caller's own when it is a sane token (a proxy or
+the phone app may set one to follow a request across systems), else a new one. The id
+goes into the error body and into the request's log line, so an operator can find the
+line behind any error a coordinator reports. The line names the route template, never
+the URL's values, and nothing of the body: no token, code, note text or score.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LOG_FORMATS = ("json", "text")
+
+request_log = logging.getLogger("api.request")
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside a request."""
+    if not has_request_context():
+        return None
+    return g.get("request_id")
+
+
+def _incoming_request_id() -> str:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    return supplied if _SANE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+
+def _start_request() -> None:
+    g.request_id = _incoming_request_id()
+    g.request_started = perf_counter()
+
+
+def route_template() -> str:
+    """The matched URL rule (`/api/v1/participants/<int:participant_id>`), or `unmatched`.
+
+    Metrics and logs are labelled by template so their cardinality stays bounded whatever
+    ids and probes arrive.
+    """
+    rule = request.url_rule
+    return rule.rule if rule is not None else "unmatched"
+
+
+def _principal_fields() -> dict[str, Any]:
+    principal = g.get("principal")
+    if principal is None:
+        return {"principal_kind": None, "principal_id": None}
+    return {"principal_kind": principal.kind, "principal_id": principal.id}
+
+
+def _finish_request(response: Response) -> Response:
+    request_id = g.get("request_id") or _incoming_request_id()
+    response.headers[REQUEST_ID_HEADER] = request_id
+    started = g.get("request_started")
+    duration_ms = round((perf_counter() - started) * 1000, 2) if started else None
+    fields = {
+        "request_id": request_id,
+        "method": request.method,
+        "route": route_template(),
+        "status": response.status_code,
+        "duration_ms": duration_ms,
+        **_principal_fields(),
+    }
+    if g.get("error_code"):
+        fields["error"] = g.error_code
+    request_log.info("request", extra={"fields": fields})
+    return response
+
+
+def install_request_tracking(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_finish_request)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        request_id = current_request_id()
+        if request_id and "request_id" not in line:
+            line["request_id"] = request_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Today's development lines, with structured fields appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return text
+
+
+def configure_logging(log_format: str) -> None:
+    """Give the root logger one stream handler in the chosen format (once per process).
+
+    A host that configured logging itself (gunicorn with its own config, pytest's
+    capture) keeps its handlers; only their format is not ours to change.
+    """
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)

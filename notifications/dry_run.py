@@ -1,0 +1,65 @@
+"""What a worker pass would do at an instant, with nothing written and nothing sent.
+
+The pass's own steps run (expire, cancel, plan, the missed-diary check) inside one
+transaction that is rolled back, so the figures are the real ones; instead of claiming
+and sending, the reminders that would then be due are listed. An operator can look at a
+future `--now` without sending anyone a message or raising an alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import or_, select
+
+from api.extensions import db
+from api.models import Participant, Reminder
+from notifications import planning
+
+
+@dataclass
+class DryRun:
+    plan: planning.PlanResult
+    alerts: int
+    due: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        lines = [f"dry run (nothing written or sent): {self.plan.describe()}"]
+        lines.append(f"{len(self.due)} reminder(s) would be sent:")
+        lines.extend(f"  {line}" for line in self.due)
+        lines.append(f"{self.alerts} missed-diary alert(s) would be raised")
+        return lines
+
+
+def _due_lines(now: datetime) -> list[str]:
+    rows = db.session.execute(
+        select(Reminder.id, Reminder.kind, Reminder.due_at, Participant.study_code)
+        .join(Participant, Participant.id == Reminder.participant_id)
+        .where(
+            Reminder.status == "planned",
+            Reminder.due_at <= now,
+            or_(Reminder.expires_at.is_(None), Reminder.expires_at > now),
+        )
+        .order_by(Reminder.due_at, Reminder.id)
+    )
+    return [f"#{rid} {code} {kind} due {due:%Y-%m-%dT%H:%MZ}" for rid, kind, due, code in rows]
+
+
+def dry_run_pass(now: datetime) -> DryRun:
+    """Run a pass's steps at `now` in a transaction that is always rolled back."""
+    from api.services.alerts import check_missed_diaries
+
+    try:
+        result = planning.PlanResult(
+            expired=planning.expire_stale(now), cancelled=planning.cancel_invalid(now)
+        )
+        until = now + planning.plan_ahead()
+        for participants in planning.participant_chunks(current_app.config["REMINDER_PLAN_CHUNK"]):
+            planning.plan_chunk(participants, now, until, result)
+        due = _due_lines(now)
+        alerts = check_missed_diaries(now)
+        return DryRun(result, alerts, due)
+    finally:
+        db.session.rollback()
