@@ -89,6 +89,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_cli(app)
 
+    from console import init_console
+
+    init_console(app)
+
     if app.config["AUTO_MIGRATE"]:
         _migrate(app)
     _seed_sites(app)

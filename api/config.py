@@ -155,6 +155,9 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "REMINDER_PLAN_CHUNK": _int("REMINDER_PLAN_CHUNK", 2000),
         "REMINDER_RETRY_BASE_SECONDS": _int("REMINDER_RETRY_BASE_SECONDS", 30),
         "REMINDER_RETRY_MAX_SECONDS": _int("REMINDER_RETRY_MAX_SECONDS", 3600),
+        # The coordinators' console (console/): idle timeout and absolute session lifetime.
+        "CONSOLE_IDLE_MINUTES": _int("CONSOLE_IDLE_MINUTES", 30),
+        "CONSOLE_ABSOLUTE_HOURS": _int("CONSOLE_ABSOLUTE_HOURS", 12),
         # Operations: the README's "Production" section.
         "LOG_FORMAT": _log_format(os.environ.get("LOG_FORMAT")),
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
