@@ -5,7 +5,8 @@
 A fresh SQLite database in a temporary folder gets the demo trial (`api/services/demo.py`),
 the app is served on a free local port, and Debian's chromium (through Playwright, no
 browser download) signs in as the first site's coordinator and photographs the worklist,
-the participant page, the alerts page and the compliance page in English and Chinese at 1280 px wide.
+the participant page, the alerts page and the compliance page in English and Chinese at
+1280 px wide.
 """
 
 from __future__ import annotations
