@@ -19,6 +19,7 @@ from api.services.alerts import raise_alert, symptom_alert_for_entry
 from tests.console_client import ConsoleSession
 from tests.helpers import PASSWORD
 from tests.review_data import add_entries, add_entry
+from tests.test_console_figures import funnel_data  # noqa: F401 (the funnel's data set)
 
 NOW = "2026-06-01T09:00:00+08:00"
 
@@ -157,7 +158,8 @@ def test_compliance_page_shows_figures_chart_funnel_and_exports_own_site(app, si
     console = _session(app, site["coordinator"])
     page = console.get("/console/compliance").get_data(as_text=True)
     assert "Daily on-time rate at BJ302, last 60 days" in page
-    assert page.count('role="img"') == 4  # one rate chart, three funnels
+    assert page.count('role="img"') == 1  # the rate chart; no reminder was sent yet
+    assert page.count("No reminder of this kind has been sent yet.") == 3
     assert site["participant"].study_code in page and elsewhere.study_code not in page
     assert "Diary reminders" in page
     csv = console.get("/console/compliance/diary-entries.csv").get_data(as_text=True)
@@ -242,3 +244,11 @@ def test_staff_page_is_for_admins_only(app, site):
         ).status_code
         == 403
     )
+
+
+def test_compliance_page_draws_the_funnel_of_sent_reminders(app, factory, funnel_data):  # noqa: F811
+    console = _session(app, factory.staff("coordinator", sites=("BJ302",)))
+    page = console.get("/console/compliance?site=BJ302").get_data(as_text=True)
+    assert page.count('role="img"') == 4  # the rate chart and a funnel per kind
+    assert "4 (100 %)" in page and "2 (50 %)" in page  # diary: sent 4, delivered 2
+    assert "No reminder of this kind has been sent yet." not in page
