@@ -252,3 +252,12 @@ def test_compliance_page_draws_the_funnel_of_sent_reminders(app, factory, funnel
     assert page.count('role="img"') == 4  # the rate chart and a funnel per kind
     assert "4 (100 %)" in page and "2 (50 %)" in page  # diary: sent 4, delivered 2
     assert "No reminder of this kind has been sent yet." not in page
+
+
+def test_open_alerts_list_the_most_severe_first(app, site):
+    missed = _missed_alert(app, site["participant"])
+    _entry, mild = _symptom_alert(app, site["participant"], "2026-05-29", grade=3)
+    _entry, urgent = _symptom_alert(app, site["participant"], "2026-05-30", grade=4)
+    page = _session(app, site["coordinator"]).get("/console/alerts").get_data(as_text=True)
+    order = [page.index(f"/console/alerts/{i}\"") for i in (urgent, mild, missed)]
+    assert order == sorted(order)
