@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 
 from flask import Flask
 
@@ -26,7 +27,9 @@ def init_console(app: Flask) -> None:
     from console import i18n, security, views  # noqa: F401  (views register their routes)
 
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _derived_secret(app.config["JWT_SECRET"])
+        app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _derived_secret(
+            app.config["JWT_SECRET"]
+        )
     development = app.config.get("APP_ENV") in {"development", "test"}
     app.config.setdefault("SESSION_COOKIE_NAME", "console_session")
     app.config["SESSION_COOKIE_PATH"] = "/console"

@@ -40,7 +40,7 @@ from api.services import participants as participant_service
 from api.services import reminders as reminder_service
 from api.services import schedule as schedule_service
 from api.services.alerts import alerts_query
-from console import calendar_view
+from console import calendar_view, charts
 from console.blueprint import bp
 from console.forms import form_values, load, write_then_redirect
 from console.i18n import translate
@@ -84,6 +84,8 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
     now = utcnow()
     today = participant_service.local_today(p, now)
     cal = compliance_service.calendar(p, now)
+    chart_days = request.args.get("chart", "90")
+    chart_days = chart_days if chart_days in CHART_RANGES else "90"
     all_entries = list(db.session.scalars(diary_service.entries_of(p.id)))
     page_no = _entries_page()
     shown = list(
@@ -113,7 +115,8 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
         zone=p.site.timezone,
         summary=cal["summary"],
         months=calendar_view.months(cal, all_entries, active=p.is_active),
-        chart_rows=list(reversed(all_entries[:30])),
+        chart_days=chart_days,
+        symptom_chart=_symptom_chart(p, all_entries, today, chart_days),
         schedule=schedule_service.events_of(p.id),
         entries=shown,
         entries_page=page_no,
@@ -133,6 +136,36 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
         relations=RELATIONS,
         outcomes=OUTCOMES,
         new_entry_id=uuid.uuid4(),
+    )
+
+
+CHART_RANGES = ("90", "365", "all")
+
+
+def _symptom_chart(p: Participant, entries: list[Any], today: Any, span: str) -> Any:
+    """The four symptoms and the discomfort grade by day, infusion days marked."""
+    first = p.enrolled_on if span == "all" else max(p.enrolled_on, today - timedelta(int(span)))
+    days = [first + timedelta(n) for n in range((today - first).days + 1)]
+    by_day = {entry.diary_date: entry for entry in entries}
+
+    def values(name: str) -> list[int | None]:
+        return [getattr(by_day[d], name) if d in by_day else None for d in days]
+
+    infusions = [
+        (event.actual_date or event.target_date, translate("chart.infusion_n", n=event.number))
+        for event in schedule_service.events_of(p.id)
+        if event.kind == "infusion" and event.status != "cancelled"
+    ]
+    return charts.symptom_chart(
+        title=translate("participant.symptoms"),
+        desc=translate("chart.symptoms_desc", code=p.study_code),
+        days=days,
+        scores={translate(key): values(name) for name, key in calendar_view.SCORE_KEYS[:4]},
+        grade_label=translate("score.grade_long"),
+        grades=values("discomfort_grade"),
+        infusion_days=infusions,
+        day_header=translate("col.day"),
+        mark_header=translate("chart.mark"),
     )
 
 

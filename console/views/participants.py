@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from flask import redirect, render_template, request, session, url_for
@@ -17,6 +16,8 @@ from api.schemas.participant import ParticipantCreateSchema
 from api.services import participants as participant_service
 from api.services.roster import SORT_KEYS, roster
 from console.blueprint import bp
+from console.i18n import translate
+from console.qr import qr_svg
 from console.security import current_principal, requires
 
 PAGE_SIZE = 50
@@ -162,16 +163,5 @@ def activation(participant_id: int):  # type: ignore[no-untyped-def]
         participant=participant,
         code=shown["code"],
         expires_at=datetime.fromisoformat(shown["expires_at"]),
-        qr=qr_svg(shown["code"]),
+        qr=qr_svg(shown["code"], title=translate("activation.qr_alt", code=shown["code"])),
     )
-
-
-def qr_svg(text: str) -> str:
-    """The code as an inline SVG QR code (drawn here, nothing fetched)."""
-    import segno
-
-    out = io.BytesIO()
-    segno.make(text, error="m").save(
-        out, kind="svg", xmldecl=False, svgns=True, scale=6, border=4, svgclass="qr"
-    )
-    return out.getvalue().decode("ascii")
