@@ -95,10 +95,17 @@ def _axes(frame: _Frame, days: Sequence[date], y_ticks: Sequence[float], y_fmt) 
             f'<text x="{MARGIN_LEFT - 6}" y="{y + 4}" text-anchor="end">'
             f"{escape(y_fmt(tick))}</text>"
         )
-    for index in _x_tick_indexes(len(days)):
+    ticks = _x_tick_indexes(len(days))
+    for index in ticks:
         x = frame.x(index)
+        # The outermost labels hang inwards, so none runs past the picture's edge.
+        anchor = "middle"
+        if len(ticks) > 1 and index == ticks[0]:
+            anchor = "start"
+        elif len(ticks) > 1 and index == ticks[-1]:
+            anchor = "end"
         parts.append(
-            f'<text x="{x}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="middle">'
+            f'<text x="{x}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="{anchor}">'
             f"{days[index].isoformat()}</text>"
         )
     parts.append("</g>")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from marshmallow import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from api.access import participant_for_writing, site_ids_in_scope, visible_sites
 from api.auth import Principal
@@ -33,6 +33,11 @@ from console.security import console_zone, current_principal, current_staff
 PAGE_SIZE = 50
 SYMPTOM_KINDS = ("symptom", "symptom_urgent")
 NOTE_KEY = "alert_note"
+SEVERITY = case(
+    {"serious_adverse_event": 0, "symptom_urgent": 1, "symptom": 2},
+    value=Alert.kind,
+    else_=3,
+)
 
 
 def may_acknowledge() -> bool:
@@ -77,8 +82,8 @@ def alerts():  # type: ignore[no-untyped-def]
         page = 1
     stmt = alert_service.alerts_query(site_ids_in_scope(principal, site), status=status, kind=kind)
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if status == "open":
-        stmt = stmt.order_by(None).order_by(Alert.created_at, Alert.id)
+    if status == "open":  # the most severe first, then the longest waiting
+        stmt = stmt.order_by(None).order_by(SEVERITY, Alert.created_at, Alert.id)
     rows = db.session.execute(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     now = utcnow()
     return render_template(

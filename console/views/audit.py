@@ -85,15 +85,10 @@ def audit(participant_id: int):  # type: ignore[no-untyped-def]
         )
     )
     staff_ids = {e.actor_id for e in events if e.actor_type == "staff" and e.actor_id}
-    emails = (
-        dict(
-            db.session.execute(
-                select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(staff_ids))
-            ).tuples()
-        )
-        if staff_ids
-        else {}
-    )
+    emails: dict[int, str] = {}
+    if staff_ids:
+        stmt = select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(staff_ids))
+        emails = {row[0]: row[1] for row in db.session.execute(stmt)}
     rows = [
         {
             "event": e,

@@ -44,13 +44,15 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
+    """Per module: Playwright's sync API runs an event loop in this thread while it lives,
+    and tests elsewhere in the suite call `asyncio.run`, which refuses to start inside one."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     chromium = playwright_driver.chromium.launch(
         executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]

@@ -90,7 +90,7 @@ def test_no_serious_or_critical_violation_on_any_page(
                 "/console/participants/999999",
             ],
         ),
-        (admin, ["/console/compliance"]),
+        (admin, ["/console/staff"]),
     ):
         context = browser.new_context(base_url=live_server.url, viewport=WIDE, locale="zh-CN")
         try:
