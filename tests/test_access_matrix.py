@@ -235,6 +235,10 @@ def _notification_path(world: World, who: Participant) -> dict[str, Any]:
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs/<path:filename>"): Rule(
+        PUBLIC, path=lambda w, p: {"filename": "swagger-ui.css"}
+    ),
     ("POST", "/api/v1/auth/staff/login"): Rule(
         PUBLIC, body=lambda w, p: {"email": "x@example.org", "password": "x"}
     ),
