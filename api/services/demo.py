@@ -123,7 +123,7 @@ class DemoSummary:
         lines += [
             "",
             f"{self.participants} participants, {self.entries} diary entries, "
-            f"{self.devices} phones, alerts: "
+            f"{self.devices} phones reachable, alerts: "
             + ", ".join(f"{kind} {n}" for kind, n in sorted(self.alerts.items())),
             "",
             "At every site (e.g. BJ302):",
@@ -263,7 +263,7 @@ class SiteBuilder:
             "1.4.2" if platform == "ios" else "1.4.1",
             story.locale,
         )
-        self.summary.devices += 1
+        self.summary.devices += story.name != "missed"
         if story.name == "missed":  # the app was uninstalled: FCM says UNREGISTERED
             lost = self.clock.at(self.now - timedelta(days=6))
             device.active, device.deactivated_at = False, lost
