@@ -388,6 +388,7 @@ class SiteBuilder:
         db.session.flush()
         for entry in entries:
             self.clock.at(entry.received_at)
+            # The same version 1 `diary.submit` writes (its own helper, not a copy).
             db.session.add(diary._new_version(entry, actor, entry.received_at, None))
             record_audit(
                 actor,
