@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from api.config import check_production_safety, from_environment
+from api.config import check_production_safety, ensure_jwt_secret, from_environment
 from api.extensions import api, db, limiter, migrate
 from api.study import load_study_config
 
@@ -44,8 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(from_environment(instance_path))
     if test_config:
         app.config.update(test_config)
-    check_production_safety(app.config)
     _configure_logging()
+    ensure_jwt_secret(app.config, instance_path)
+    check_production_safety(app.config)
+    _trust_proxies(app)
 
     app.extensions["study"] = load_study_config(app.config.get("STUDY_CONFIG"))
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
@@ -64,6 +67,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     install_chain_events()
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    from api.services import login_throttle
+
+    login_throttle.init_app(app)  # checks RATELIMIT_STORAGE_URI before flask-limiter uses it
     limiter.init_app(app)
     api.init_app(app)
     api.register_converter(IdConverter, integerconverter2paramschema)
@@ -83,6 +89,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         _migrate(app)
     _seed_sites(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind N reverse proxies, take the client address from X-Forwarded-For.
+
+    Login limits key on `request.remote_addr`; with no proxy configuration every client
+    behind a proxy would be one address. Only the N right-most entries are believed, so a
+    client cannot spoof its way past the limits with a header of its own.
+    """
+    count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count)  # type: ignore[method-assign]
 
 
 def _configure_logging() -> None:

@@ -52,6 +52,14 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def password_needs_rehash(password_hash: str) -> bool:
+    """True when the hash was made with other argon2 parameters than today's."""
+    try:
+        return _password_hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 def hash_secret(value: str) -> str:
     """SHA-256 of a high-entropy random secret (refresh token, activation code).
 
@@ -205,24 +213,38 @@ def current_principal() -> Principal:
     return principal
 
 
-def require_roles(roles: Iterable[str]) -> Principal:
+def require_roles(roles: Iterable[str], *, during_password_change: bool = False) -> Principal:
+    """The caller, if its role is one of `roles`.
+
+    A staff member whose password an admin reset (`must_change_password`) may use their
+    token only where `during_password_change` is set (the own-password route): everything
+    else answers 403 ``password_change_required``.
+    """
     principal = current_principal()
     if principal.role not in roles:
         raise Forbidden("Your role may not do this.", error="forbidden_role")
+    staff = principal.staff
+    if staff is not None and staff.must_change_password and not during_password_change:
+        raise Forbidden(
+            "Change your password first (POST /api/v1/auth/staff/password).",
+            error="password_change_required",
+        )
     return principal
 
 
 class Blueprint(SmorestBlueprint):
     """A flask-smorest Blueprint whose `auth` decorator checks roles and documents it."""
 
-    def auth(self, *roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def auth(
+        self, *roles: str, during_password_change: bool = False
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Require a bearer token whose role is one of `roles` (401 without, 403 wrong role)."""
         allowed = tuple(roles)
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
             @functools.wraps(func)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                require_roles(allowed)
+                require_roles(allowed, during_password_change=during_password_change)
                 return func(*args, **kwargs)
 
             wrapper._allowed_roles = allowed  # type: ignore[attr-defined]

@@ -82,6 +82,17 @@ class Conflict(DomainError):
     error = "conflict"
 
 
+class TooManyAttempts(DomainError):
+    """Wait before trying again: answered 429 with a ``Retry-After`` of `retry_after` s."""
+
+    status_code = 429
+    error = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 class Invalid(DomainError):
     """Input that passed the schema but breaks a rule: 422 naming the field."""
 
@@ -180,8 +191,14 @@ def handle_http_exception(exc: HTTPException) -> Response:
 
 
 def handle_domain_error(exc: DomainError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else None
     return error_response(
-        exc.status_code, message=exc.message, error=exc.error, errors=exc.errors, **exc.extra
+        exc.status_code,
+        headers=headers,
+        message=exc.message,
+        error=exc.error,
+        errors=exc.errors,
+        **exc.extra,
     )
 
 

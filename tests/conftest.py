@@ -22,6 +22,7 @@ from api import create_app
 from api.config import normalise_database_url
 from api.extensions import db, limiter
 from api.models import Base
+from api.services import login_throttle
 from tests.helpers import Factory
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -137,6 +138,7 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
     application: Flask = request.getfixturevalue("app")
     with application.app_context():
         limiter.reset()
+        login_throttle.reset(application)
         db.session.remove()
         tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEPT_TABLES]
         with db.engine.begin() as conn:

@@ -27,7 +27,7 @@ import pytest
 from flask import Flask
 
 from api.models import Participant, StaffUser
-from tests.helpers import Factory
+from tests.helpers import PASSWORD, Factory
 
 PUBLIC = ("anyone",)
 PARTICIPANT = ("participant",)
@@ -232,6 +232,18 @@ def _notification_path(world: World, who: Participant) -> dict[str, Any]:
     return {"reminder_id": world.cache[key]}
 
 
+def _staff_path(world: World, who: Participant) -> dict[str, Any]:
+    """A coordinator account for the admin routes to read and change, made once per test."""
+    if "staff" not in world.cache:
+        world.cache["staff"] = world.factory.staff("coordinator", sites=("BJ302",)).id
+    return {"staff_id": world.cache["staff"]}
+
+
+def _new_staff(world: World, who: Participant) -> dict[str, Any]:
+    email = f"new-{uuid.uuid4().hex[:8]}@example.org"
+    return {"email": email, "role": "monitor", "password": "a first password"}
+
+
 ENDPOINTS: dict[tuple[str, str], Rule] = {
     ("GET", "/healthz"): Rule(PUBLIC),
     ("GET", "/readyz"): Rule(PUBLIC),
@@ -338,6 +350,16 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         PARTICIPANT, scoped=True, path=_notification_path
     ),
     ("GET", "/api/v1/participants/<int:participant_id>/reminders"): Rule(STAFF, scoped=True),
+    ("GET", "/api/v1/staff"): Rule(("admin",)),
+    ("POST", "/api/v1/staff"): Rule(("admin",), body=_new_staff),
+    ("GET", "/api/v1/staff/<int:staff_id>"): Rule(("admin",), path=_staff_path),
+    ("PATCH", "/api/v1/staff/<int:staff_id>"): Rule(
+        ("admin",), path=_staff_path, body=lambda w, p: {"sites": ["LZU1"], "reason": "moved"}
+    ),
+    ("POST", "/api/v1/auth/staff/password"): Rule(
+        STAFF,
+        body=lambda w, p: {"current_password": PASSWORD, "new_password": "a new long password"},
+    ),
 }
 
 

@@ -113,6 +113,49 @@ def test_alg_none_is_refused(app, client, admin):
         assert_refused(call(client, signed))
 
 
+# The development default once committed to the repository, then secrets people pick.
+PUBLISHED_AND_WEAK_SECRETS = [
+    "dev-only-insecure-secret-change-me-0000000000",
+    "",
+    "secret",
+    "changeme",
+    "change-me",
+    "password",
+    "jwt-secret",
+    "your-256-bit-secret",
+    "development",
+    "test",
+    "k1",
+]
+
+
+@pytest.mark.parametrize("kid", ["current", "k0", None])
+def test_tokens_forged_with_published_or_weak_secrets_are_refused(app, client, admin, kid):
+    """An attacker who read the repository, or guesses, signs an admin token: 401.
+
+    The subject is the first staff row, an admin, as the issue describes it.
+    """
+    header = {"alg": "HS256", "typ": "JWT"}
+    if kid is not None:
+        header["kid"] = app.config["JWT_KEY_ID"] if kid == "current" else kid
+    claims = good_claims(app, admin)
+    for secret in PUBLISHED_AND_WEAK_SECRETS:
+        response = call(client, forge(header, claims, secret.encode()))
+        assert response.status_code == 401, secret
+        assert response.json["error"] == "invalid_token"
+    # The control: the same claims signed with the service's own key pass.
+    assert call(client, hs256(app, claims)).status_code == 200
+
+
+def test_the_default_start_signs_with_none_of_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.delenv("APP_ENV", raising=False)
+    fresh = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/d.db"})
+    assert fresh.config["JWT_SECRET"] not in PUBLISHED_AND_WEAK_SECRETS
+    assert len(fresh.config["JWT_SECRET"]) >= 32
+
+
 def test_other_hmac_algorithms_with_the_right_secret_are_refused(app, client, admin):
     claims = good_claims(app, admin)
     secret = app.config["JWT_SECRET"].encode()
@@ -550,7 +593,7 @@ def test_database_errors_show_no_sql(bare_app, caplog):
 # --- nothing secret in the logs ------------------------------------------------------------------
 
 
-def test_secrets_never_reach_the_logs(app, client, factory, caplog):
+def test_secrets_never_reach_the_logs(app, client, factory, caplog, clock):
     caplog.set_level(logging.DEBUG)  # the root logger: every logger, SQL included
     for name in ("sqlalchemy.engine", "werkzeug", "flask_limiter", "api", "notifications"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -609,6 +652,12 @@ def test_secrets_never_reach_the_logs(app, client, factory, caplog):
     )
     assert rotated.status_code == 200
     secrets_seen += [rotated.json["access_token"], rotated.json["refresh_token"]]
+    retried = client.post(
+        f"{API}/auth/refresh", json={"refresh_token": phone.json["refresh_token"]}
+    )
+    assert retried.status_code == 200  # within the grace period: a lost answer retried
+    secrets_seen += [retried.json["access_token"], retried.json["refresh_token"]]
+    clock.set(clock() + app.config["REFRESH_REUSE_GRACE"] + timedelta(seconds=1))
     reuse = client.post(f"{API}/auth/refresh", json={"refresh_token": phone.json["refresh_token"]})
     assert reuse.status_code == 401
     reissue = client.post(

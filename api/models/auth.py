@@ -24,7 +24,12 @@ class ActivationCode(Base):
 
 
 class RefreshToken(Base):
-    """One link of a rotation family; a used link presented again revokes the family."""
+    """One link of a rotation family.
+
+    A used link presented again within the grace period is a retry (a lost answer) and
+    gets a fresh link of its own; later, it is a reuse and revokes the family. No link of
+    a family outlives ``family_started_at`` plus the family's maximum age.
+    """
 
     __tablename__ = "refresh_tokens"
 
@@ -38,3 +43,7 @@ class RefreshToken(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_reason: Mapped[str | None] = mapped_column(String(50))
+    # When the family's first link was issued (sign-in or activation).
+    family_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The link whose rotation issued this one; None for a family's first link.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("refresh_tokens.id"))

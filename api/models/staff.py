@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.models.base import Base, UTCDateTime
@@ -31,6 +31,9 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Bumped to revoke every access token issued before (lost phone, account change).
     auth_epoch: Mapped[int] = mapped_column(default=0)
+    # Set by an admin's password reset: the token then serves only the password change.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sites: Mapped[list[Site]] = relationship(secondary=staff_sites, lazy="selectin")
 
     @property

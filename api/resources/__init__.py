@@ -17,10 +17,12 @@ from api.resources import (
     health,
     me,
     notifications,
+    own_password,
     participants,
     reminders,
     schedule,
     sites,
+    staff,
 )
 
 API_BLUEPRINTS = (
@@ -37,6 +39,8 @@ API_BLUEPRINTS = (
     devices.blp,
     notifications.blp,
     reminders.blp,
+    staff.blp,
+    own_password.blp,
 )
 
 

@@ -8,24 +8,16 @@ from flask.views import MethodView
 from api.auth import Blueprint
 from api.extensions import db, limiter
 from api.schemas.auth import ActivateSchema, RefreshSchema, StaffLoginSchema, TokenPairSchema
-from api.services import sessions
+from api.services import login_throttle, sessions
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in and tokens")
-
-
-def _login_email() -> str:
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login:{str(email or '').strip().lower()}"
 
 
 def _failed(response) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code in (401, 422)
 
 
-_per_account = limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_email, deduct_when=_failed
-)
+# Activation codes are random: guessing one is limited per client address alone.
 _per_client = limiter.limit(
     lambda: current_app.config["LOGIN_CLIENT_RATE_LIMIT"], deduct_when=_failed
 )
@@ -33,16 +25,18 @@ _per_client = limiter.limit(
 
 @blp.route("/staff/login")
 class StaffLogin(MethodView):
-    decorators = [_per_account, _per_client]
-
     @blp.public
     @blp.arguments(StaffLoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, body: dict):
-        """Sign in a staff member with e-mail and password."""
-        pair = sessions.login_staff(body["email"], body["password"])
+        """Sign in a staff member with e-mail and password (failures are throttled)."""
+        pair = login_throttle.guarded(
+            body["email"],
+            request.remote_addr,
+            lambda: sessions.login_staff(body["email"], body["password"]),
+        )
         db.session.commit()
         return pair
 

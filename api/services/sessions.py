@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import distinct, func, select, update
 
 from api.audit import record_audit
 from api.auth import (
     PARTICIPANT,
+    hash_password,
     hash_secret,
     issue_access_token,
     new_secret,
+    password_needs_rehash,
     verify_password,
 )
 from api.clock import utcnow
 from api.errors import Unauthorized
 from api.extensions import db
 from api.models import ActivationCode, Participant, RefreshToken, StaffUser
+
+log = logging.getLogger(__name__)
+# The revocation reason of a link another link of its family replaced by being used.
+SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,24 @@ class TokenPair:
     token_type: str = "Bearer"
 
 
-def _issue_pair(kind: str, subject_id: int, role: str, epoch: int, family_id: str) -> TokenPair:
+def _issue_pair(
+    kind: str,
+    subject_id: int,
+    role: str,
+    epoch: int,
+    family_id: str,
+    *,
+    family_started_at: datetime | None = None,
+    parent_id: int | None = None,
+) -> TokenPair:
+    """Sign an access token and store a new refresh link of `family_id`.
+
+    A new family (no `family_started_at`) starts now. No link lives past the family's
+    start plus REFRESH_FAMILY_MAX_AGE, however often it is rotated.
+    """
     now = utcnow()
+    started = family_started_at or now
+    config = current_app.config
     access, expires_in = issue_access_token(kind, subject_id, role, epoch)
     refresh = new_secret(32)
     db.session.add(
@@ -42,7 +65,11 @@ def _issue_pair(kind: str, subject_id: int, role: str, epoch: int, family_id: st
             subject_type=kind,
             subject_id=subject_id,
             issued_at=now,
-            expires_at=now + current_app.config["REFRESH_TOKEN_TTL"],
+            expires_at=min(
+                now + config["REFRESH_TOKEN_TTL"], started + config["REFRESH_FAMILY_MAX_AGE"]
+            ),
+            family_started_at=started,
+            parent_id=parent_id,
         )
     )
     return TokenPair(access, refresh, expires_in)
@@ -53,13 +80,33 @@ def normalise_activation_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
-def login_staff(email: str, password: str) -> TokenPair:
-    """Check a staff member's password and start a new session family."""
+def authenticate_staff(email: str, password: str) -> StaffUser:
+    """The staff member with this e-mail and password, signed in now (API and console).
+
+    An unknown e-mail costs one argon2 run too, and a disabled account answers the same
+    401 ``invalid_credentials``, so neither can be told from a wrong password. A hash made
+    with older argon2 parameters is replaced while the clear password is at hand. The
+    caller commits (the new hash and ``last_sign_in_at``); a flagged account
+    (``must_change_password``) signs in, and its token then serves only the change.
+    """
     staff = db.session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
     ok = verify_password(staff.password_hash if staff else None, password)
     if staff is None or not ok or not staff.is_active:
         raise Unauthorized("Wrong e-mail or password.", error="invalid_credentials")
+    if password_needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    staff.last_sign_in_at = utcnow()
+    return staff
+
+
+def start_staff_session(staff: StaffUser) -> TokenPair:
+    """A new session family for a staff member already authenticated."""
     return _issue_pair("staff", staff.id, staff.role, staff.auth_epoch, str(uuid.uuid4()))
+
+
+def login_staff(email: str, password: str) -> TokenPair:
+    """Check a staff member's password and start a new session family."""
+    return start_staff_session(authenticate_staff(email, password))
 
 
 def activate_participant(activation_code: str) -> TokenPair:
@@ -114,37 +161,115 @@ def _subject_still_valid(token: RefreshToken) -> tuple[str, int] | None:
     return None
 
 
-def refresh_session(refresh_token: str) -> TokenPair:
-    """Rotate a refresh token. A used one presented again revokes its whole family.
+def _invalid_refresh() -> Unauthorized:
+    return Unauthorized("The refresh token is not valid.", error="invalid_refresh_token")
 
-    The rotation is claimed with a conditional UPDATE, so two concurrent uses of the same
-    token cannot both succeed: the loser is treated as a reuse.
+
+def refresh_session(refresh_token: str) -> TokenPair:
+    """Rotate a refresh token, tolerating a phone that lost the answer and retries.
+
+    The first presentation claims the link with a conditional UPDATE and ends every other
+    live link of the family (answers lost earlier). A link presented again within
+    REFRESH_REUSE_GRACE of the moment it stopped being current (used, or superseded by a
+    sibling) is a retry: it gets a fresh pair, a sibling of the one it got before, and
+    whichever of them is used first supersedes the others. Later than that it is reuse:
+    the whole family is revoked. So a concurrent double refresh never locks the phone out,
+    and a thief's replay after the grace kills the thief's and the owner's links alike.
     """
     now = utcnow()
+    config = current_app.config
     token = db.session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
     )
-    if token is None:
-        raise Unauthorized("The refresh token is not valid.", error="invalid_refresh_token")
-    if token.revoked_at is not None or token.expires_at <= now:
-        raise Unauthorized("The refresh token is not valid.", error="invalid_refresh_token")
-    claimed = db.session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
-    if claimed != 1:
-        _revoke_family(token.family_id, now, "reuse_detected")
-        db.session.commit()
+    if token is None or (token.revoked_at is not None and token.revoked_reason != SUPERSEDED):
+        raise _invalid_refresh()
+    if token.family_started_at + config["REFRESH_FAMILY_MAX_AGE"] <= now:
         raise Unauthorized(
-            "This refresh token was already used; the session has been revoked.",
-            error="refresh_token_reused",
+            "This session has reached its maximum age; sign in again (a phone needs a new "
+            "activation code from its site).",
+            error="session_expired",
         )
+    if token.expires_at <= now:
+        raise _invalid_refresh()
+    _lock_family(token.family_id)
+    if _claim(token, now):
+        _supersede_siblings(token, now)
+    else:
+        _accept_retry_or_revoke(token, now, config["REFRESH_REUSE_GRACE"])
     subject = _subject_still_valid(token)
     if subject is None:
         raise Unauthorized("The session is no longer valid.", error="session_revoked")
     role, epoch = subject
-    return _issue_pair(token.subject_type, token.subject_id, role, epoch, token.family_id)
+    return _issue_pair(
+        token.subject_type,
+        token.subject_id,
+        role,
+        epoch,
+        token.family_id,
+        family_started_at=token.family_started_at,
+        parent_id=token.id,
+    )
+
+
+def _lock_family(family_id: str) -> None:
+    """One rotation of a family at a time (PostgreSQL row locks, in id order).
+
+    Two siblings used at once would otherwise each lock its own row and then wait for
+    the other's to supersede it: a deadlock. SQLite's write lock already serialises.
+    """
+    db.session.execute(
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.id)
+        .with_for_update()
+    ).all()
+
+
+def _claim(token: RefreshToken, now: datetime) -> bool:
+    """Mark a live link used; False when another request used or superseded it first."""
+    return (
+        db.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token.id,
+                RefreshToken.used_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(used_at=now)
+        ).rowcount
+        == 1
+    )
+
+
+def _supersede_siblings(token: RefreshToken, now: datetime) -> None:
+    """The phone kept `token`: its family's other live links were answers it never kept."""
+    db.session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.family_id == token.family_id,
+            RefreshToken.id != token.id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now, revoked_reason=SUPERSEDED)
+    )
+
+
+def _accept_retry_or_revoke(token: RefreshToken, now: datetime, grace: timedelta) -> None:
+    """A link no longer current: a retry within the grace period, otherwise a reuse."""
+    db.session.refresh(token)  # the claim or supersession another request committed
+    if token.revoked_at is not None and token.revoked_reason != SUPERSEDED:
+        raise _invalid_refresh()
+    stopped = token.used_at or token.revoked_at
+    if stopped is not None and now - stopped <= grace:
+        return
+    _revoke_family(token.family_id, now, "reuse_detected")
+    db.session.commit()
+    log.warning("refresh token reuse: family %s revoked", token.family_id)
+    raise Unauthorized(
+        "This refresh token was already used; the session has been revoked.",
+        error="refresh_token_reused",
+    )
 
 
 def logout(refresh_token: str) -> None:
@@ -170,11 +295,10 @@ def revoke_all_sessions(subject_type: str, subject_id: int) -> int:
 
 
 def active_session_count(subject_type: str, subject_id: int) -> int:
+    """Families with a live link: a family briefly holds several after a retried refresh."""
     return (
         db.session.scalar(
-            select(func.count())
-            .select_from(RefreshToken)
-            .where(
+            select(func.count(distinct(RefreshToken.family_id))).where(
                 RefreshToken.subject_type == subject_type,
                 RefreshToken.subject_id == subject_id,
                 RefreshToken.revoked_at.is_(None),
