@@ -22,10 +22,14 @@ def visible_sites(principal: Principal) -> Select[tuple[Site]]:
 
 
 def site_for_code(principal: Principal, code: str, *, field: str = "site") -> Site:
-    """The site named by `code` if the caller may see it; 404 otherwise."""
+    """The site named by `code` if the caller may see it; 404 otherwise.
+
+    The answer is the same for a site that does not exist and one outside the caller's
+    sites, and does not echo the code: nothing tells them apart.
+    """
     site = db.session.scalar(select(Site).where(Site.code == code))
     if site is None or not principal.may_see_site(site.id):
-        raise NotFound(f"No site {code!r}.", errors={field: ["Unknown site."]})
+        raise NotFound("No such site.", error="site_not_found", errors={field: ["Unknown site."]})
     return site
 
 

@@ -1,4 +1,4 @@
-"""Operators' commands: `flask --app wsgi staff add …`, `alerts check`, `demo`, `audit verify`.
+"""Operators' commands: `staff`, `alerts check`, `demo`, `audit verify|heads`, `db grant-app-role`.
 
 Each command parses its options, calls a domain function and reports; the rules live in
 `api/services/`, `api/chain.py` and `notifications/`.
@@ -6,6 +6,7 @@ Each command parses its options, calls a domain function and reports; the rules 
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from typing import Any
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
+from api.schemas.base import IN_RANGE_MESSAGE, day_in_range
 
 staff_cli = AppGroup("staff", help="Manage staff accounts.")
 alerts_cli = AppGroup("alerts", help="Alerts for coordinators.")
@@ -31,12 +34,21 @@ def parse_instant(value: str | None) -> datetime:
     """An operator's ``--now``: an ISO 8601 instant with its offset (default: now)."""
     if value is None:
         return utcnow()
+    hint = "'--now'"
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise click.BadParameter("give an ISO 8601 instant with its offset") from exc
+        raise click.BadParameter(
+            "give an ISO 8601 instant with its offset", param_hint=hint
+        ) from exc
     if moment.tzinfo is None:
-        raise click.BadParameter("give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00")
+        raise click.BadParameter(
+            "give the instant's UTC offset, e.g. 2026-03-01T08:00+08:00", param_hint=hint
+        )
+    try:
+        day_in_range(moment)  # before the conversion below, which could overflow
+    except ValidationError as exc:
+        raise click.BadParameter(IN_RANGE_MESSAGE, param_hint=hint) from exc
     return moment.astimezone(UTC)
 
 
@@ -187,11 +199,41 @@ def demo_command(seed: int | None) -> None:
     click.echo(summary.describe())
 
 
+@audit_cli.command("heads")
+def audit_heads() -> None:
+    """Print every chain's head (chain, sequence, hash) as JSON, to keep outside the database."""
+    from api.chain import chain_heads_snapshot
+
+    with db.engine.connect() as connection:
+        document = chain_heads_snapshot(connection, utcnow())
+    click.echo(json.dumps(document, indent=1, ensure_ascii=False))
+
+
+def _load_heads(path: str) -> dict[str, tuple[int, str]]:
+    from api.chain import HeadsFileError, recorded_heads
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return recorded_heads(json.load(handle))
+    except (OSError, ValueError) as exc:  # HeadsFileError and JSON errors are ValueErrors
+        kind = "" if isinstance(exc, HeadsFileError | OSError) else "not JSON: "
+        raise click.BadParameter(f"{kind}{exc}", param_hint="--expect-heads") from exc
+
+
 @audit_cli.command("verify")
 @click.option("--quiet", is_flag=True, help="Print only broken chains and the summary.")
-def audit_verify(quiet: bool) -> None:
+@click.option(
+    "--expect-heads",
+    "heads_path",
+    metavar="FILE",
+    help="A file written by `audit heads`: also fail if a chain recorded there is now "
+    "missing, shorter, or its recorded link changed.",
+)
+def audit_verify(quiet: bool, heads_path: str | None) -> None:
     """Recompute every chain; print each chain's result and exit 1 if any link is broken."""
-    from api.chain import ChainResult, verify_chains
+    from api.chain import ChainResult, compare_heads, verify_chains
+
+    recorded = _load_heads(heads_path) if heads_path else None
 
     def show(result: ChainResult) -> None:
         if result.broken is not None:
@@ -201,9 +243,15 @@ def audit_verify(quiet: bool) -> None:
 
     with db.engine.connect() as connection:
         report = verify_chains(connection, on_chain=show)
+        rewound = compare_heads(connection, recorded) if recorded is not None else []
+    report.breaks.extend(rewound)
     for broken in report.breaks:
         if broken.chain_key is None or broken.problem == "the chain has no head row":
             click.echo(f"BROKEN {broken.chain_key or '-'}: {broken.describe()}")
+    if recorded is not None:
+        for broken in rewound:
+            click.echo(f"REWOUND {broken.chain_key}: {broken.describe()}")
+        click.echo(f"{len(recorded)} recorded heads checked, {len(rewound)} not as recorded.")
     rows = ", ".join(f"{count} {table}" for table, count in report.rows.items())
     summary = f"{report.chains} chains, {rows}"
     if report.ok:
@@ -248,7 +296,46 @@ def notifications_preview(study_code: str, days: int, now_text: str | None) -> N
         click.echo(line)
 
 
+@click.command("grant-app-role")
+@click.argument("role")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read a password from standard input and let the role log in with it "
+    "(default: a new role is NOLOGIN; the operator gives it a login).",
+)
+@with_appcontext
+def db_grant_app_role(role: str, password_stdin: bool) -> None:
+    """Create ROLE if missing and (re)apply the service's privileges (run as the owner).
+
+    Connects with MIGRATION_DATABASE_URL when set, else DATABASE_URL.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from api.db_roles import RoleError, grant_app_role
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    if password_stdin and not password:
+        raise click.UsageError("--password-stdin read an empty password.")
+    url = current_app.config.get("MIGRATION_DATABASE_URL")
+    engine = create_engine(url, poolclass=NullPool) if url else db.engine
+    try:
+        with engine.begin() as connection:
+            report = grant_app_role(connection, role, password)
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if url:
+            engine.dispose()
+    click.echo(report.describe())
+
+
 def register_cli(app: Flask) -> None:
+    from flask_migrate.cli import db as migrate_cli
+
+    # Flask-Migrate's `db` group: the role's grants follow `db upgrade`, run by the owner.
+    migrate_cli.add_command(db_grant_app_role)
 
     app.cli.add_command(staff_cli)
     app.cli.add_command(audit_cli)

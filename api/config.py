@@ -51,6 +51,10 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def _database_url(raw: str | None) -> str | None:
+    return normalise_database_url(raw) if raw else None
+
+
 def _previous_keys(raw: str | None) -> dict[str, str]:
     """Parse ``kid:secret,kid:secret`` — keys still accepted while tokens they signed live."""
     keys: dict[str, str] = {}
@@ -79,6 +83,9 @@ def from_environment(instance_path: str) -> dict[str, Any]:
     return {
         "APP_ENV": env,
         "SQLALCHEMY_DATABASE_URI": database_url,
+        # The schema owner, for `db upgrade` and `db grant-app-role` (production runs the
+        # service as an application role that owns nothing).
+        "MIGRATION_DATABASE_URL": _database_url(os.environ.get("MIGRATION_DATABASE_URL")),
         "AUTO_MIGRATE": _bool(
             os.environ.get("AUTO_MIGRATE"), default=database_url.startswith("sqlite")
         ),

@@ -17,6 +17,17 @@ logger = logging.getLogger('alembic.env')
 
 
 def get_engine():
+    """The owner's engine when MIGRATION_DATABASE_URL is set, else the service's.
+
+    In production the service connects as an application role that owns nothing and may
+    not change the schema; migrations run as the schema's owner instead.
+    """
+    url = current_app.config.get("MIGRATION_DATABASE_URL")
+    if url:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        return create_engine(url, poolclass=NullPool)
     return current_app.extensions['migrate'].db.engine
 
 
@@ -99,14 +110,41 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            _sqlite_foreign_keys(connection, False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    _sqlite_foreign_key_check(connection)
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, True)
+
+
+def _sqlite_foreign_keys(connection, on):
+    """Switch SQLite's foreign keys around a migration (only possible outside a transaction).
+
+    Batch mode recreates a table by copying it and dropping the original; with foreign
+    keys on, dropping a table that others refer to would fail or empty them.
+    """
+    connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _sqlite_foreign_key_check(connection):
+    """Refuse to commit a migration that left a dangling reference."""
+    from sqlalchemy import text
+
+    broken = connection.execute(text("PRAGMA foreign_key_check")).all()
+    if broken:
+        raise RuntimeError(f"migration left foreign keys dangling: {broken[:5]}")
 
 
 if context.is_offline_mode():

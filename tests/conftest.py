@@ -20,6 +20,7 @@ from sqlalchemy import make_url, text
 
 from api import create_app
 from api.config import normalise_database_url
+from api.db_roles import MAINTENANCE_SETTING
 from api.extensions import db, limiter
 from api.models import Base
 from api.services import login_throttle
@@ -143,6 +144,8 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
         tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEPT_TABLES]
         with db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
+                # The audit trail refuses TRUNCATE outside a maintenance session (0008).
+                conn.execute(text(f"SET LOCAL {MAINTENANCE_SETTING} = 'on'"))
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             else:
                 for name in reversed(tables):

@@ -35,6 +35,8 @@ STAFF = ("coordinator", "monitor", "admin")
 WRITERS = ("coordinator", "admin")
 ROLES = ("participant", "coordinator", "monitor", "admin")
 IGNORED_ENDPOINTS = {"static", "api-docs.openapi_json"}
+MISSING_ID = 2**31 - 7  # a valid id that no test makes
+MISSING_SITE = "ZZ999"
 
 
 @dataclass
@@ -49,7 +51,9 @@ class World:
     cache: dict[str, Any] = field(default_factory=dict)
 
     def site_code(self, who: Participant) -> str:
-        return "BJ302" if who.id == self.own.id else "LZU1"
+        if who.id == self.own.id:
+            return "BJ302"
+        return "LZU1" if who.id == self.other.id else MISSING_SITE
 
 
 Builder = Callable[[World, Participant], dict[str, Any]]
@@ -402,6 +406,11 @@ def test_views_declare_the_roles_of_the_table(app):
 
 @pytest.fixture
 def world(factory: Factory) -> World:
+    return make_world(factory)
+
+
+def make_world(factory: Factory) -> World:
+    """Staff of every role at BJ302, one participant there and one at LZU1 (other site)."""
     staff = {
         "coordinator": factory.staff("coordinator", sites=("BJ302",)),
         "monitor": factory.staff("monitor", sites=()),
@@ -470,3 +479,123 @@ def test_access(world: World, key: tuple[str, str], spec: Rule):
     if spec.scoped and "participant" in spec.allowed:
         response = _call(world, world.own, method, rule, spec, world.other)
         assert response.status_code == 404, response.json
+
+
+# Probing gets nothing: what a caller learns about another site's participant, or anything
+# of theirs, is exactly what it learns about an id that does not exist.
+IGNORED_HEADERS = {"date", "x-request-id"}
+
+
+def _answer(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers (but the request id and date) and body bytes of a response."""
+    headers = sorted(
+        (k.lower(), v) for k, v in response.headers if k.lower() not in IGNORED_HEADERS
+    )
+    return response.status_code, headers, response.get_data()
+
+
+def _probe(
+    world: World, caller: Any, method: str, rule: str, spec: Rule, target: Participant,
+    params: dict[str, Any],
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    def fill(match: re.Match[str]) -> str:
+        return str(params[match.group(1)])
+
+    url = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", fill, rule)
+    kwargs: dict[str, Any] = {"query_string": spec.query(world, target) if spec.query else None}
+    if method in {"POST", "PATCH", "PUT"}:
+        kwargs["json"] = spec.body(world, target) if spec.body else {}
+    headers = world.factory.as_(caller)._headers(None)
+    if method == "PATCH":
+        headers["If-Match"] = "*"
+    return _answer(getattr(world.factory.client, method.lower())(url, headers=headers, **kwargs))
+
+
+def _ghost(like: Participant) -> Participant:
+    """A participant that does not exist (its site code does not either)."""
+    return Participant(
+        id=MISSING_ID, enrolled_on=like.enrolled_on, timezone=like.timezone, locale=like.locale
+    )
+
+
+SCOPED = [(key, spec) for key, spec in CASES if spec.scoped]
+
+
+@pytest.mark.parametrize(("key", "spec"), SCOPED, ids=[f"{m} {r}" for (m, r), _ in SCOPED])
+def test_probing_gets_nothing(world: World, key: tuple[str, str], spec: Rule):
+    """Another site's (or participant's) things answer byte for byte as missing ids do:
+    every id of the path in turn, all of them, an unknown site code, and (staff routes)
+    the caller's own participant with the other's nested ids."""
+    method, rule = key
+    names = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", rule)
+    probers = []
+    if "coordinator" in spec.allowed:
+        probers.append((world.other_coordinator, world.own, world.other))
+    if "participant" in spec.allowed:
+        probers.append((world.own, world.other, None))
+    assert probers, "a scoped endpoint is for coordinators or participants"
+    for caller, target, home in probers:
+        theirs = {"participant_id": target.id, **(spec.path(world, target) if spec.path else {})}
+        probed = _probe(world, caller, method, rule, spec, target, theirs)
+        assert probed[0] == 404, probed
+        variants = {"everything missing": {name: MISSING_ID for name in names}}
+        for name in names:
+            variants[f"{name} missing"] = {**theirs, name: MISSING_ID}
+        for label, params in variants.items():
+            target_or_ghost = _ghost(target) if label == "everything missing" else target
+            missing = _probe(world, caller, method, rule, spec, target_or_ghost, params)
+            assert missing == probed, (label, missing, probed)
+        nested = [name for name in names if name != "participant_id"]
+        if home is not None and nested and "participant_id" in names:
+            mine = {**theirs, "participant_id": home.id}
+            crossed = _probe(world, caller, method, rule, spec, home, mine)
+            assert crossed[0] == 404, crossed
+            absent = {**mine, **{name: MISSING_ID for name in nested}}
+            assert _probe(world, caller, method, rule, spec, home, absent) == crossed
+
+
+def _symptom_alert(world: World, who: Participant) -> int:
+    def make() -> int:
+        from api.clock import utcnow
+        from api.extensions import db
+        from api.models import Participant as Model
+        from api.services.alerts import raise_alert
+
+        participant = db.session.get(Model, who.id)
+        alert = raise_alert(participant, "symptom", f"matrix-symptom:{who.id}", utcnow())
+        assert alert is not None
+        return alert.id
+
+    return _in_app(world, make)
+
+
+def test_ids_in_bodies_and_filters_probe_nothing(world: World):
+    """Ids of another site's things named in a body or a filter answer as missing ids."""
+    coordinator = world.factory.as_(world.staff["coordinator"])
+    theirs_entry = _entry_path(world, world.other)["entry_id"]
+    theirs_ae = _adverse_event_path(world, world.other)["ae_id"]
+    ae_url = f"/api/v1/participants/{world.own.id}/adverse-events"
+    own_ae = _adverse_event_path(world, world.own)["ae_id"]
+    alert_id = _symptom_alert(world, world.own)
+
+    def pair(theirs: int, send: Callable[[int], Any]) -> None:
+        probed, missing = _answer(send(theirs)), _answer(send(MISSING_ID))
+        assert probed[0] < 500 and probed == missing, (probed, missing)
+
+    for theirs, send in (
+        (theirs_entry, lambda i: coordinator.post(
+            ae_url, json={**_adverse_event(world, world.own), "diary_entry_id": i})),
+        (theirs_entry, lambda i: coordinator.patch(
+            f"{ae_url}/{own_ae}", json={"diary_entry_id": i, "reason": "linked"},
+            headers={"If-Match": "*"})),
+        (theirs_ae, lambda i: coordinator.post(
+            f"/api/v1/alerts/{alert_id}/acknowledge",
+            json={"note": "seen", "decision": "adverse_event_recorded", "adverse_event_id": i})),
+        (world.other.id, lambda i: coordinator.get(f"/api/v1/alerts?participant_id={i}")),
+    ):
+        pair(theirs, send)
+    by_code = [
+        _answer(coordinator.get("/api/v1/participants", query_string={"study_code": code}))
+        for code in (world.other.study_code, "LZU1-9999")
+    ]
+    assert by_code[0] == by_code[1] and by_code[0][0] == 200, by_code

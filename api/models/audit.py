@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
+
+ACTOR_TYPES = ("staff", "participant", "system")
 
 
 class AuditEvent(Base):
@@ -16,6 +18,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_events_entity", "entity_type", "entity_id"),
         UniqueConstraint("chain_key", "seq"),
+        one_of("actor_type", ACTOR_TYPES),
+        between("seq", 1),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +48,10 @@ class ChainHead(Base):
     """
 
     __tablename__ = "chain_heads"
+    __table_args__ = (
+        between("seq", 0),
+        CheckConstraint("length(head_hash) = 64", name="head_hash"),
+    )
 
     chain_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column()

@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, one_of
+
+SUBJECT_TYPES = ("staff", "participant")
 
 
 class ActivationCode(Base):
@@ -32,6 +34,7 @@ class RefreshToken(Base):
     """
 
     __tablename__ = "refresh_tokens"
+    __table_args__ = (one_of("subject_type", SUBJECT_TYPES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

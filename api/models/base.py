@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import CheckConstraint, DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -17,6 +18,37 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: Iterable[str]) -> CheckConstraint:
+    """CHECK that `column` holds one of `values` (NULL passes: nullability is separate).
+
+    Named after the column, so the naming convention makes it ``ck_<table>_<column>``.
+    """
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
+def between(column: str, low: int, high: int | None = None) -> CheckConstraint:
+    """CHECK that a number lies in [low, high] (no upper bound when `high` is None)."""
+    if high is None:
+        return CheckConstraint(f"{column} >= {low}", name=column)
+    return CheckConstraint(f"{column} BETWEEN {low} AND {high}", name=column)
+
+
+def local_time(column: str) -> CheckConstraint:
+    """CHECK that a text is a local ``HH:MM`` (00:00 to 23:59).
+
+    Written with equality only (``IN``), which means the same under every collation and
+    on both databases; a range comparison of text would follow the database's collation.
+    """
+    hours = ", ".join(f"'{h:02d}'" for h in range(24))
+    minutes = ", ".join(f"'{m:02d}'" for m in range(60))
+    return CheckConstraint(
+        f"length({column}) = 5 AND substr({column}, 3, 1) = ':' "
+        f"AND substr({column}, 1, 2) IN ({hours}) AND substr({column}, 4, 2) IN ({minutes})",
+        name=column,
+    )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

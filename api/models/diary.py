@@ -5,10 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 
 SCORE_FIELDS = (
     "abdominal_distension",
@@ -18,6 +28,20 @@ SCORE_FIELDS = (
     "discomfort_grade",
 )
 ENTRY_SOURCES = ("participant", "staff")
+VERSION_ACTOR_TYPES = ("participant", "staff")
+SCORE_MAX = 4
+# A UTC offset as Python's datetime allows it (strictly within ±24 h), in minutes.
+OFFSET_MINUTES_MAX = 24 * 60 - 1
+
+
+def _entry_checks() -> tuple[CheckConstraint, ...]:
+    """What entries and their versions share: scores 0-4, a known source, a real offset."""
+    return (
+        *(between(name, 0, SCORE_MAX) for name in SCORE_FIELDS),
+        one_of("source", ENTRY_SOURCES),
+        between("recorded_offset_minutes", -OFFSET_MINUTES_MAX, OFFSET_MINUTES_MAX),
+        between("version", 1),
+    )
 
 
 class DiaryEntry(Base):
@@ -27,6 +51,7 @@ class DiaryEntry(Base):
         UniqueConstraint("participant_id", "diary_date"),
         UniqueConstraint("participant_id", "client_entry_id"),
         Index("ix_diary_entries_date_participant", "diary_date", "participant_id"),
+        *_entry_checks(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +88,9 @@ class DiaryEntryVersion(Base):
     __table_args__ = (
         UniqueConstraint("entry_id", "version"),
         UniqueConstraint("chain_key", "seq"),
+        *_entry_checks(),
+        one_of("actor_type", VERSION_ACTOR_TYPES),
+        between("seq", 1),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

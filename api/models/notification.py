@@ -7,9 +7,10 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 
 PLATFORMS = ("android", "ios")
+DEVICE_LOCALES = ("zh-CN", "en")
 REMINDER_KINDS = ("infusion", "visit", "diary")
 REMINDER_STATUSES = (
     "planned",
@@ -24,6 +25,7 @@ REMINDER_STATUSES = (
 
 class Device(Base):
     __tablename__ = "devices"
+    __table_args__ = (one_of("platform", PLATFORMS), one_of("locale", DEVICE_LOCALES))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
@@ -44,6 +46,10 @@ class Reminder(Base):
         # The reminder's identity: planning twice never makes a second row.
         UniqueConstraint("participant_id", "kind", "target", "offset_days"),
         Index("ix_reminders_due", "status", "due_at"),
+        one_of("kind", REMINDER_KINDS),
+        one_of("status", REMINDER_STATUSES),
+        between("attempts", 0),
+        between("offset_days", 0),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -72,6 +78,7 @@ class ReminderDelivery(Base):
     """One message to one device for one attempt: the FCM message id or the error."""
 
     __tablename__ = "reminder_deliveries"
+    __table_args__ = (between("attempt", 1),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reminder_id: Mapped[int] = mapped_column(ForeignKey("reminders.id"), index=True)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, local_time, one_of
 from api.models.site import Site
 
 ARMS = ("msc", "control")
@@ -17,6 +17,15 @@ LOCALES = ("zh-CN", "en")
 
 class Participant(Base):
     __tablename__ = "participants"
+    __table_args__ = (
+        one_of("arm", ARMS),
+        one_of("status", PARTICIPANT_STATUSES),
+        one_of("locale", LOCALES),
+        local_time("reminder_time"),
+        local_time("diary_reminder_time"),
+        between("auth_epoch", 0),
+        between("version", 1),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_code: Mapped[str] = mapped_column(String(20), unique=True)

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 
 ALERT_KINDS = ("symptom", "symptom_urgent", "missed_diary", "serious_adverse_event")
 ALERT_STATUSES = ("open", "acknowledged")
 ALERT_DECISIONS = ("not_adverse_event", "adverse_event_recorded")
 SERIOUSNESS_CRITERIA = ("fatal", "life_threatening", "permanently_disabling", "tumour")
+AE_GRADE_MAX = 4
+AE_RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
+AE_OUTCOMES = (
+    "recovered",
+    "recovering",
+    "not_recovered",
+    "recovered_with_sequelae",
+    "fatal",
+    "unknown",
+)
 
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_site_status", "site_id", "status"),)
+    __table_args__ = (
+        Index("ix_alerts_site_status", "site_id", "status"),
+        one_of("kind", ALERT_KINDS),
+        one_of("status", ALERT_STATUSES),
+        one_of("decision", ALERT_DECISIONS),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
@@ -39,6 +55,20 @@ class Alert(Base):
 
 class AdverseEvent(Base):
     __tablename__ = "adverse_events"
+    # One record per (participant, Idempotency-Key): the database settles a retried or
+    # concurrent create. A unique index (not a table constraint) so SQLite adds it in place.
+    __table_args__ = (
+        Index(
+            "uq_adverse_events_participant_id_idempotency_key",
+            "participant_id",
+            "idempotency_key",
+            unique=True,
+        ),
+        between("grade", 0, AE_GRADE_MAX),
+        one_of("relation_to_infusion", AE_RELATIONS),
+        one_of("outcome", AE_OUTCOMES),
+        between("version", 1),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
@@ -56,6 +86,9 @@ class AdverseEvent(Base):
     created_by_staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(default=1)
+    # The create request's Idempotency-Key and the SHA-256 of its canonical body, if given.
+    idempotency_key: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def serious(self) -> bool:

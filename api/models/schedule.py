@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 
 EVENT_KINDS = ("infusion", "lab_visit", "follow_up")
 EVENT_STATUSES = ("scheduled", "completed", "missed", "cancelled")
@@ -15,7 +15,16 @@ EVENT_STATUSES = ("scheduled", "completed", "missed", "cancelled")
 
 class ScheduleEvent(Base):
     __tablename__ = "schedule_events"
-    __table_args__ = (UniqueConstraint("participant_id", "kind", "number"),)
+    __table_args__ = (
+        UniqueConstraint("participant_id", "kind", "number"),
+        one_of("kind", EVENT_KINDS),
+        one_of("status", EVENT_STATUSES),
+        between("number", 1),
+        between("month", 0),
+        between("version", 1),
+        # The protocol window stays around the planned date when the target moves.
+        CheckConstraint("window_start <= window_end", name="window"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.models.base import Base
+from api.models.base import Base, between
 
 
 class Site(Base):
     __tablename__ = "sites"
+    __table_args__ = (between("next_participant_number", 1),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(10), unique=True)

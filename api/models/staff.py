@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, ForeignKey, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from api.models.base import Base, UTCDateTime
+from api.models.base import Base, UTCDateTime, between, one_of
 from api.models.site import Site
 
 STAFF_ROLES = ("coordinator", "monitor", "admin")
@@ -22,6 +22,7 @@ staff_sites = Table(
 
 class StaffUser(Base):
     __tablename__ = "staff_users"
+    __table_args__ = (one_of("role", STAFF_ROLES), between("auth_epoch", 0))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)

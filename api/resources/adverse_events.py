@@ -12,6 +12,7 @@ from api.schemas.review import (
     AdverseEventCreateSchema,
     AdverseEventSchema,
     AdverseEventUpdateSchema,
+    IdempotencyKeyHeaderSchema,
 )
 from api.services import adverse_events as service
 
@@ -20,6 +21,11 @@ blp = Blueprint(
     __name__,
     url_prefix="/api/v1/participants/<int:participant_id>/adverse-events",
     description="Adverse events",
+)
+REPLAY = "A resent request (same `Idempotency-Key`, same body): the stored record"
+CONFLICTS = (
+    "A rule of the record refused it (its own `error` code), or `idempotency_key_reused`: "
+    "the `Idempotency-Key` was used with another body"
 )
 
 
@@ -36,16 +42,22 @@ class AdverseEvents(MethodView):
 
     @blp.auth("coordinator")
     @blp.arguments(AdverseEventCreateSchema)
+    @blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
     @blp.response(201, AdverseEventSchema)
+    @blp.alt_response(200, schema=AdverseEventSchema, description=REPLAY, success=True)
     @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict, participant_id: int):
+    @blp.alt_response(409, response="CONFLICT", description=CONFLICTS)
+    def post(self, body: dict, headers: dict, participant_id: int):
         """Record an adverse event; a serious one raises an urgent alert, starts the 24 h clock."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)
-        ae = service.record(principal.audit_actor(), participant, body)
+        key = headers.get("idempotency_key")
+        if key is None:
+            ae, created = service.record(principal.audit_actor(), participant, body), True
+        else:
+            ae, created = service.record_once(principal.audit_actor(), participant, body, key)
         db.session.commit()
-        return ae
+        return ae, 201 if created else 200
 
 
 @blp.route("/<int:ae_id>")

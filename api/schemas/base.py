@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Must be a local time HH:MM.")
 REASON = validate.Length(min=3, max=1000)
@@ -14,13 +15,64 @@ INT32 = validate.Range(min=-(2**31), max=2**31 - 1)
 # PostgreSQL text cannot hold NUL; refusing it here names the field instead of a 500.
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 
+# Every day and instant the service accepts (API and CLI) lies in these years, as written
+# (an instant's own date, before its UTC offset is applied). Wide enough for any date of
+# the trial, narrow enough that converting any accepted instant to UTC, or adding the
+# study's months and a reminder's offset to any accepted day, stays inside Python's
+# datetime range (years 1-9999), so no well-formed value can crash a conversion.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2100, 12, 31)
+IN_RANGE_MESSAGE = (
+    f"Must be between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()} (inclusive)."
+)
+# The years as a pattern (this form needs a century and the first year after it).
+assert EARLIEST_DAY.year % 100 == 0 and LATEST_DAY.year == EARLIEST_DAY.year + 100
+_YEAR = rf"({EARLIEST_DAY.year // 100}\d\d|{LATEST_DAY.year})"
+_DAY = rf"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+# What OpenAPI shows: format date / date-time, limited to the years above by a pattern.
+DATE_PATTERN = rf"^{_DAY}$"
+DATETIME_PATTERN = (
+    rf"^{_DAY}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{{1,6}})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+
+
+def day_in_range(value: date | datetime) -> date | datetime:
+    """Refuse a day or instant outside EARLIEST_DAY..LATEST_DAY, judged on its own date.
+
+    An aware instant is judged before any conversion (`value.date()` is its date as
+    written), so the check itself cannot overflow.
+    """
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValidationError(IN_RANGE_MESSAGE)
+    return value
+
+
+def _bound_day_field(field_obj: fields.Field) -> None:
+    """Attach the range check to a loadable Date/DateTime field and document it."""
+    if any(v is day_in_range for v in field_obj.validators):
+        return
+    field_obj.validators.append(day_in_range)
+    is_instant = isinstance(field_obj, fields.DateTime)
+    # In place: bound fields are shallow copies sharing the declared field's validators
+    # and metadata, which are what the OpenAPI document is built from.
+    field_obj.metadata.update({
+        "pattern": DATETIME_PATTERN if is_instant else DATE_PATTERN,
+        "description": " ".join(
+            part.rstrip(".") + "."
+            for part in (field_obj.metadata.get("description"), IN_RANGE_MESSAGE)
+            if part
+        ),
+    })
+
 
 class BaseSchema(Schema):
     """Refuses unknown fields: a typo or a mass-assignment attempt is a 422, not silence.
 
-    Every accepted integer fits the database's `integer` and every accepted text is free
-    of NUL characters; both bounds appear in the OpenAPI document (minimum/maximum,
-    pattern), so what the document calls valid the database can store.
+    Every accepted integer fits the database's `integer`, every accepted text is free
+    of NUL characters and every accepted day or instant lies in EARLIEST_DAY..LATEST_DAY;
+    the bounds appear in the OpenAPI document (minimum/maximum, pattern, description), so
+    what the document calls valid the database can store and the code can convert.
     """
 
     class Meta:
@@ -37,6 +89,8 @@ class BaseSchema(Schema):
             isinstance(v, validate.OneOf | validate.Regexp) for v in field_obj.validators
         ):
             field_obj.validators.append(NO_NUL)
+        if isinstance(field_obj, fields.Date | fields.DateTime):
+            _bound_day_field(field_obj)
 
 
 def _loadable(name: str) -> bool:

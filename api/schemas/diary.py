@@ -175,12 +175,22 @@ class DiaryEntryQuerySchema(BaseSchema):
     to = fields.Date()
 
 
+class _SyncItem(fields.Raw):
+    """Any JSON value, null included: Raw, not Nested, so a bad item is that item's
+    `rejected` result rather than a 422 for the whole batch (see `services.diary.sync`).
+    Documented as DiaryEntryCreate, which is what a good item is."""
+
+    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any):
+        if value is None:
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 class DiarySyncSchema(BaseSchema):
     """The phone's offline queue; each item is validated on its own (see `DiarySyncItem`)."""
 
     entries = fields.List(
-        # Raw, not Nested: a bad item is that item's `rejected` result, not a 422 for all.
-        fields.Raw(metadata={"allOf": [{"$ref": "#/components/schemas/DiaryEntryCreate"}]}),
+        _SyncItem(metadata={"allOf": [{"$ref": "#/components/schemas/DiaryEntryCreate"}]}),
         required=True,
         validate=validate.Length(max=MAX_SYNC_ENTRIES),
         metadata={"description": f"At most {MAX_SYNC_ENTRIES} entries (DiaryEntryCreate)"},

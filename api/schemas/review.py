@@ -1,20 +1,20 @@
 """Alerts and adverse events, as coordinators read and write them."""
 
-from marshmallow import fields, validate
+from marshmallow import EXCLUDE, fields, validate
 
 from api.clock import utcnow
-from api.models.review import ALERT_DECISIONS, ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
+from api.models.review import (
+    AE_OUTCOMES,
+    AE_RELATIONS,
+    ALERT_DECISIONS,
+    ALERT_KINDS,
+    ALERT_STATUSES,
+    SERIOUSNESS_CRITERIA,
+)
 from api.schemas.base import REASON, BaseSchema
 
-RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
-OUTCOMES = (
-    "recovered",
-    "recovering",
-    "not_recovered",
-    "recovered_with_sequelae",
-    "fatal",
-    "unknown",
-)
+RELATIONS = AE_RELATIONS
+OUTCOMES = AE_OUTCOMES
 
 
 class AlertSchema(BaseSchema):
@@ -122,3 +122,21 @@ class AdverseEventUpdateSchema(BaseSchema):
     awareness_at = fields.AwareDateTime(allow_none=True)
     reported_at = fields.AwareDateTime(allow_none=True)
     reason = fields.String(required=True, validate=REASON)
+
+
+class IdempotencyKeyHeaderSchema(BaseSchema):
+    """The optional `Idempotency-Key` header of a create (every other header passes)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    idempotency_key = fields.UUID(
+        data_key="Idempotency-Key",
+        metadata={
+            "description": "A UUID made by the client for this record. The same key with "
+            "the same body answers the stored record (200); with another body, 409 "
+            "`idempotency_key_reused`. Bodies are compared as read (key order, spacing, "
+            "the offset of the same instant and an absent versus null field do not "
+            "matter). Keys are per participant."
+        },
+    )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import hashlib
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
 
 from api.audit import Actor, record_audit, snapshot
 from api.clock import utcnow
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 from api.extensions import db
 from api.models import AdverseEvent, DiaryEntry, Participant
 from api.services.alerts import raise_alert
@@ -96,20 +100,95 @@ def _after_change(ae: AdverseEvent, participant: Participant, now: datetime) -> 
     )
 
 
-def record(actor: Actor, participant: Participant, values: dict[str, Any]) -> AdverseEvent:
-    """Record a new adverse event for `participant`."""
+def request_hash(values: dict[str, Any]) -> str:
+    """SHA-256 of a create request's values in canonical form: keys sorted, absent and
+    null alike, criteria as a sorted set, days ISO, instants in UTC. Two bodies that mean
+    the same record hash alike, whatever their key order, spacing or offsets."""
+    canonical: dict[str, Any] = {}
+    for name, value in values.items():
+        if name == "seriousness":
+            value = sorted(set(value or [])) or None
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC).isoformat()
+        elif isinstance(value, date):
+            value = value.isoformat()
+        canonical[name] = value
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _by_key(participant: Participant, key: uuid.UUID) -> AdverseEvent | None:
+    return db.session.scalar(
+        select(AdverseEvent).where(
+            AdverseEvent.participant_id == participant.id, AdverseEvent.idempotency_key == key
+        )
+    )
+
+
+def _replayed(stored: AdverseEvent, digest: str) -> AdverseEvent:
+    """The stored record for a resent request; another body under the same key is a 409."""
+    if stored.request_hash != digest:
+        message = "This Idempotency-Key was already used with another request body."
+        raise Conflict(
+            message, error="idempotency_key_reused", errors={"Idempotency-Key": [message]}
+        )
+    return stored
+
+
+def record_once(
+    actor: Actor, participant: Participant, values: dict[str, Any], key: uuid.UUID
+) -> tuple[AdverseEvent, bool]:
+    """Record an adverse event once per (participant, key): (record, created).
+
+    A stored key is answered before the rules run (a retry gets its record even if the
+    rules would now say otherwise). Two requests racing with one key are settled by the
+    unique index: the loser's insert fails inside its savepoint and it answers the
+    winner's record, compared by body hash like any replay.
+    """
+    digest = request_hash(values)
+    stored = _by_key(participant, key)
+    if stored is not None:
+        return _replayed(stored, digest), False
+    try:
+        return record(actor, participant, values, idempotency=(key, digest)), True
+    except IntegrityError:
+        stored = _by_key(participant, key)
+        if stored is None:
+            raise
+        return _replayed(stored, digest), False
+
+
+def record(
+    actor: Actor,
+    participant: Participant,
+    values: dict[str, Any],
+    *,
+    idempotency: tuple[uuid.UUID, str] | None = None,
+) -> AdverseEvent:
+    """Record a new adverse event for `participant` (with its Idempotency-Key and body
+    hash when given: the insert then runs in a savepoint, so losing the key's race
+    leaves the session usable)."""
     now = utcnow()
     _validate(participant, values, now)
     values = {**values, "seriousness": sorted(set(values.get("seriousness") or []))}
+    key, digest = idempotency or (None, None)
     ae = AdverseEvent(
         participant_id=participant.id,
         created_at=now,
         updated_at=now,
         created_by_staff_id=actor[1],
         version=1,
+        idempotency_key=key,
+        request_hash=digest,
         **values,
     )
-    db.session.add(ae)
+    if key is None:
+        db.session.add(ae)
+    else:
+        with db.session.begin_nested():
+            db.session.add(ae)
     _after_change(ae, participant, now)
     db.session.flush()
     record_audit(

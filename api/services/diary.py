@@ -9,6 +9,7 @@ row and any symptom alert.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -20,7 +21,7 @@ from marshmallow import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import lazyload
 
 from api.audit import Actor, record_audit, snapshot
@@ -35,6 +36,8 @@ from api.services.schedule import add_months
 from api.study import StudyConfig
 
 VALUE_FIELDS = (*SCORE_FIELDS, "note")
+log = logging.getLogger(__name__)
+
 AUDITED_FIELDS = ("diary_date", *VALUE_FIELDS, "recorded_at", "late", "source", "version")
 
 
@@ -381,8 +384,15 @@ def sync(
     Each item is validated and committed on its own, so a bad or conflicting item never
     blocks or rolls back another; a crash midway loses nothing the phone cannot replay.
     Entries are shown as they were when written (dumped before their commit).
+
+    The batch is answered item by item whatever an item holds: an unexpected failure of
+    one item is that item's `rejected` result (logged), never a 5xx that would hide the
+    items committed before it and make the phone resend them for good. Only a database
+    outage before anything was committed propagates (503): nothing was written and the
+    phone resends the whole batch.
     """
-    results = []
+    results: list[dict[str, Any]] = []
+    committed = False
     for index, item in enumerate(items):
         result: dict[str, Any] = {
             "index": index,
@@ -400,6 +410,7 @@ def sync(
             result["status"] = "created" if outcome.created else "replayed"
             result["entry"] = DiaryEntrySchema().dump(outcome.entry)
             db.session.commit()
+            committed = True
         except ValidationError as exc:
             db.session.rollback()
             result.update(status="rejected", error="validation_failed", errors=exc.messages)
@@ -407,8 +418,31 @@ def sync(
             db.session.rollback()
             status = "conflict" if exc.error == "entry_exists_for_date" else "rejected"
             result.update(status=status, error=exc.error, errors=exc.errors, **exc.extra)
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and not committed:
+                raise
+            log.exception("sync: entry %d of participant %d failed", index, participant.id)
+            _rollback_quietly()
+            result.update(status="rejected", **_failure(exc))
         results.append(result)
     return results
+
+
+def _failure(exc: Exception) -> dict[str, Any]:
+    """A sync item's unexpected failure as its result: retrying the item is safe."""
+    if isinstance(exc, DBAPIError):
+        error, message = "database_unavailable", "The database is unavailable; send it again."
+    else:
+        error, message = "internal_error", "The server could not store this entry."
+    return {"error": error, "errors": {"_schema": [message]}}
+
+
+def _rollback_quietly() -> None:
+    """Roll back after a failure; a connection that is gone cannot even do that."""
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        log.warning("sync: rollback failed; the connection is gone")
 
 
 def _raw_key(item: Any) -> str | None:

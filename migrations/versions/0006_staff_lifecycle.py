@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004_chain_link_trigger"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
