@@ -257,6 +257,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     # Guarded by METRICS_TOKEN / METRICS_ALLOW, not by role: the test client is loopback.
     # tests/test_operations.py proves the refusals.
     ("GET", "/metrics"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs/<path:filename>"): Rule(
+        PUBLIC, path=lambda w, p: {"filename": "swagger-ui.css"}
+    ),
     ("POST", "/api/v1/auth/staff/login"): Rule(
         PUBLIC, body=lambda w, p: {"email": "x@example.org", "password": "x"}
     ),

@@ -12,6 +12,7 @@ from api.resources import (
     compliance,
     devices,
     diary_entries,
+    docs,
     exports,
     health,
     me,
@@ -47,5 +48,6 @@ API_BLUEPRINTS = (
 
 def register_resources(app: Flask) -> None:
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
