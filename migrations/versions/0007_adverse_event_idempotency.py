@@ -1,7 +1,7 @@
 """adverse events: Idempotency-Key and request hash, unique per participant
 
 Revision ID: 0007
-Revises: 0004_chain_link_trigger
+Revises: 0006
 Create Date: 2026-12-02 15:00:00
 
 Columns are added in place and the uniqueness is a unique index, so SQLite needs no
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004_chain_link_trigger"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
