@@ -131,7 +131,9 @@ class DemoSummary:
         lines += [f"  {line}" for line in self.highlights.get("BJ302", [])]
         lines += [
             "",
-            "Sign in as a coordinator (POST /api/v1/auth/staff/login), then try",
+            "Sign in to the console as a coordinator at /console/login (e.g.",
+            "http://127.0.0.1:5000/console/login), or through the API",
+            "(POST /api/v1/auth/staff/login), then try",
             "GET /api/v1/alerts?status=open, GET /api/v1/compliance and",
             "GET /api/v1/participants/{id}/diary-entries. Run one reminder pass with",
             "`flask --app wsgi notifications run --once` (logged only without FCM credentials).",
