@@ -35,7 +35,7 @@ import pyreadstat
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from api.extensions import db
 from api.models import DiaryEntry, Participant, ScheduleEvent
@@ -498,7 +498,9 @@ def test_every_export_of_the_demo_data_set_is_valid(app, factory, tmp_path):
     doc = etree.fromstring(_body(admin.get("/api/v1/exports/odm.xml")))
     schema = _schema(ODM_XSD)
     assert schema.validate(doc), schema.error_log
-    assert len(doc.findall(".//odm:SubjectData", NS)) == 24
+    with app.app_context():  # one SubjectData per participant the demo enrolled
+        enrolled = db.session.scalar(select(func.count()).select_from(Participant))
+    assert len(doc.findall(".//odm:SubjectData", NS)) == enrolled > 0
     for resource_type in fhir.RESOURCE_TYPES:
         assert _ndjson(admin, resource_type)
     archive = zipfile.ZipFile(io.BytesIO(_body(admin.get("/api/v1/exports/sdtm.zip"))))
@@ -553,3 +555,52 @@ def test_questionnaire_response_lines_equal_the_resource_tree():
     for row in rows:
         assert lines(row) == fhir._line(fhir._response(row))
         get_fhir_model_class("QuestionnaireResponse").model_validate_json(lines(row))
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    ("who", "query", "expected"),
+    [
+        ("admin", {}, "odm_trial_all_sites.xml"),
+        ("coordinator", {"from": "2026-02-27"}, "odm_trial_bj302_from_0227.xml"),
+    ],
+)
+def test_odm_is_byte_identical_to_the_reference_document(trial, monkeypatch, who, query, expected):
+    """The reference files are the document as written when every day and instant was
+    formatted in Python (before the database formatted them): the same bytes, on both
+    databases, across several batches."""
+    monkeypatch.setattr(exports, "BATCH_ROWS", 2)
+    body = _body(trial.as_(getattr(trial, who)).get("/api/v1/exports/odm.xml", query_string=query))
+    assert body == (DATA / expected).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("instant", "offset"),
+    [
+        ("2026-02-27T12:30:00+00:00", 480),
+        ("2026-02-27T12:30:00.123456+00:00", -330),
+        ("2026-12-31T23:59:59.999999+00:00", 840),  # crosses into the next year
+        ("2026-01-01T00:00:00.000001+00:00", -720),  # back into the year before
+        ("2026-06-01T04:00:00.5+00:00", 0),
+        ("2026-06-01T04:00:00+00:00", 345),
+    ],
+)
+def test_instants_as_text_in_sql_equal_python_isoformat(app, instant, offset):
+    from datetime import UTC, timedelta, timezone
+
+    from sqlalchemy import Integer, literal
+
+    from api.models.base import UTCDateTime
+    from api.services.sqldates import local_iso_text, utc_text
+
+    value = datetime.fromisoformat(instant)
+    local = value.astimezone(timezone(timedelta(minutes=offset))).isoformat()
+    with app.app_context():
+        column = literal(value, UTCDateTime())
+        local_sql, utc_sql = db.session.execute(
+            select(local_iso_text(column, literal(offset, Integer())), utc_text(column))
+        ).one()
+    assert local_sql == local
+    assert utc_sql == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

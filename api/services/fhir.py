@@ -296,7 +296,7 @@ def _provenance(row: Any) -> dict[str, Any]:
         "resourceType": "Provenance",
         "id": f"entry-{entry_id}-v{version}",
         "target": [{"reference": f"QuestionnaireResponse/entry-{entry_id}/_history/{version}"}],
-        "recorded": utc_iso(at),
+        "recorded": at,  # UTC text already (see `odm.versions_query`)
         "activity": {
             "coding": [{"system": DATA_OPERATION, "code": "CREATE" if version == 1 else "UPDATE"}]
         },

@@ -22,13 +22,14 @@ their own in this file).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, select
+from sqlalchemy import Engine, Select, String, and_, cast, select
 
 from api.models import DiaryEntry, DiaryEntryVersion, Participant, ScheduleEvent, Site, StaffUser
-from api.services.exports import row_batches, utc_iso
+from api.services.exports import row_batches
+from api.services.sqldates import local_iso_text, utc_text
 from api.services.standards import (
     DIARY_CATEGORY,
     DIARY_NAME,
@@ -61,22 +62,27 @@ U = StaffUser.__table__
 
 
 def versions_query(site_ids: list[int], from_: date | None, to: date | None) -> Select[Any]:
-    """Every version of every entry in the scope, entry by entry, oldest version first."""
+    """Every version of every entry in the scope, entry by entry, oldest version first.
+
+    The days and the two instants arrive as ready-made text (the device time at its
+    recorded offset, the server's time as UTC): formatting them in Python took about
+    half of the export's time, and the database does it for almost nothing.
+    """
     stmt = (
         select(
             P.c.id,
             E.c.id,
-            E.c.diary_date,
+            cast(E.c.diary_date, String),
             V.c.version,
-            V.c.diary_date,
+            cast(V.c.diary_date, String),
             *(V.c[item.field] for item in ITEMS),
             V.c.note,
-            V.c.recorded_at,
+            local_iso_text(V.c.recorded_at, V.c.recorded_offset_minutes),
             V.c.recorded_offset_minutes,
             V.c.source,
             V.c.actor_type,
             V.c.actor_id,
-            V.c.at,
+            utc_text(V.c.at),
             V.c.reason,
             P.c.study_code,
         )
@@ -391,7 +397,6 @@ def _clinical_data(
         yield "".join(parts)
 
 
-_ZONES: dict[int, timezone] = {}
 # Insert items of the five scores, made once: (score index, value) → the element.
 _SCORE_INSERTS = [
     [f'<ItemData ItemOID="{oid}" TransactionType="Insert" Value="{v}"/>' for v in range(5)]
@@ -401,19 +406,9 @@ _SCORE_INSERTS = [
 
 def _values(row: Any) -> tuple[Any, ...]:
     """The version's item values: the day, the five scores (integers), the note and
-    the device time as ISO 8601 text at its original offset."""
-    return (row[4], *row[5:10], row[10], _local_instant(row[11], row[12]))
-
-
-def _local_instant(value: Any, offset_minutes: int) -> str:
-    zone = _ZONES.get(offset_minutes)
-    if zone is None:
-        zone = _ZONES[offset_minutes] = timezone(timedelta(minutes=offset_minutes))
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(zone).isoformat()
+    the device time at its original offset (the day and the time as text, see
+    `versions_query`)."""
+    return tuple(row[4:12])
 
 
 def _version(
@@ -435,7 +430,7 @@ def _version(
         f' TransactionType="{"Insert" if insert else "Update"}">'
         f'<AuditRecord{edit_point}><UserRef UserOID="{user}"/>'
         f'<LocationRef LocationOID="{location}"/>'
-        f"<DateTimeStamp>{utc_iso(at)}</DateTimeStamp>{why}"
+        f"<DateTimeStamp>{at}</DateTimeStamp>{why}"
         f"<SourceID>{source} diary entry {row[1]} version {version}</SourceID></AuditRecord>"
     )
     if insert:

@@ -176,3 +176,50 @@ def _utc_text_pg(element: utc_text, compiler: Any, **kw: Any) -> str:
 @compiles(utc_text, "sqlite")
 def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
     return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"
+
+
+class local_iso_text(FunctionElement[str]):
+    """`local_iso_text(instant, offset_minutes)`: an instant as ISO 8601 text at a fixed
+    UTC offset, exactly as Python's `datetime.isoformat()` writes it (microseconds only
+    when not zero, the offset as `±HH:MM`, `+00:00` for UTC): the device time of a
+    diary version at the offset it was recorded with, made by the database so the ODM
+    export formats no instant in Python."""
+
+    type = String()
+    inherit_cache = True
+
+
+def _offset_suffix(offset: str, fmt: str, minutes: str) -> str:
+    sign = f"CASE WHEN {offset} < 0 THEN '-' ELSE '+' END"
+    return fmt.format(sign=sign, hours=f"(abs({offset}) / 60)", minutes=minutes)
+
+
+@compiles(local_iso_text)
+def _local_iso_text_pg(element: local_iso_text, compiler: Any, **kw: Any) -> str:
+    value, offset = _two(element, compiler, **kw)
+    local = f"(({value}) AT TIME ZONE 'UTC' + ({offset}) * INTERVAL '1 minute')"
+    micro = f"to_char({local}, 'US')"
+    suffix = _offset_suffix(
+        offset,
+        "{sign} || to_char({hours}, 'FM00') || ':' || to_char({minutes}, 'FM00')",
+        f"mod(abs({offset}), 60)",  # no '%': the driver's placeholder character
+    )
+    return (
+        f"""(to_char({local}, 'YYYY-MM-DD"T"HH24:MI:SS')"""
+        f" || CASE WHEN {micro} = '000000' THEN '' ELSE '.' || {micro} END || {suffix})"
+    )
+
+
+@compiles(local_iso_text, "sqlite")
+def _local_iso_text_sqlite(element: local_iso_text, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy stores an instant as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC, no zone). The
+    # fraction is cut before the shift: SQLite keeps milliseconds only, and would round.
+    value, offset = _two(element, compiler, **kw)
+    suffix = _offset_suffix(
+        offset, "printf('%s%02d:%02d', {sign}, {hours}, {minutes})", f"(abs({offset}) % 60)"
+    )
+    return (
+        f"(strftime('%Y-%m-%dT%H:%M:%S', substr({value}, 1, 19), ({offset}) || ' minutes')"
+        f" || CASE WHEN substr({value}, 21, 6) IN ('', '000000') THEN ''"
+        f" ELSE substr({value}, 20, 7) END || {suffix})"
+    )
