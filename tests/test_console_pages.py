@@ -247,6 +247,49 @@ def test_participant_page_shows_the_calendar_with_scores_in_text(app, factory, c
     assert "2026-11-14 · not expected" in page
 
 
+def test_participant_page_calendar_cells_link_entries_and_escape_reasons(
+    app, factory, clock, coordinator, english
+):
+    clock.set(T0)
+    p = factory.participant(enrolled_on=date(2026, 11, 15))
+    admin = factory.staff("admin")
+    entry = (
+        factory.as_(admin)
+        .post(
+            f"/api/v1/participants/{p.id}/diary-entries",
+            json={
+                "diary_date": "2026-11-16",
+                "abdominal_distension": 3,
+                "decreased_appetite": 2,
+                "debilitation": 1,
+                "leg_edema": 4,
+                "discomfort_grade": 2,
+                "reason": "paper diary",
+            },
+        )
+        .get_json()
+    )
+    excused = factory.as_(coordinator).post(
+        f"/api/v1/participants/{p.id}/excused-days",
+        json={"from": "2026-11-18", "to": "2026-11-18", "reason": 'ward <b> & "ICU"'},
+    )
+    assert excused.status_code == 201, excused.get_json()
+    page = _text(english.get(f"/console/participants/{p.id}"))
+    day = "2026-11-16 · late · Distension 3 · Appetite 2 · Fatigue 1 · Swelling 4 · Grade 2"
+    assert (
+        f'<a class="day day-late" href="#entry-{entry["id"]}" title="{day}">16'
+        f'<span class="visually-hidden"> {day}</span></a>'
+    ) in page
+    reason = "2026-11-18 · excused · ward &lt;b&gt; &amp; &#34;ICU&#34;"
+    assert f'<span class="day day-excused" title="{reason}">18' in page
+    assert "<b>" not in page.split('id="calendar"')[1].split("</section>")[0]
+    assert '<span class="day day-blank" aria-hidden="true"></span>' in page  # before the 1st
+    # The amendment form starts from the entry's scores, each option with its words.
+    form = page.split(f'id="a{entry["id"]}-leg_edema"')[1].split("</select>")[0]
+    assert re.search(r'<option value="4" selected>4 · \S', form)
+    assert form.count("<option") == 5
+
+
 def test_participant_page_links_to_its_audit_trail_and_alerts(app, factory, clock, english):
     clock.set(T0)
     p = factory.participant(enrolled_on=date(2026, 11, 1))

@@ -18,7 +18,7 @@ from api.access import participant_for, participant_for_writing
 from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
-from api.models import Participant, StaffUser
+from api.models import DiaryEntry, Participant, StaffUser
 from api.models.participant import PARTICIPANT_STATUSES
 from api.models.review import SERIOUSNESS_CRITERIA
 from api.schemas.compliance import ExcusedDayCreateSchema
@@ -86,7 +86,7 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
     cal = compliance_service.calendar(p, now)
     chart_days = request.args.get("chart", "90")
     chart_days = chart_days if chart_days in CHART_RANGES else "90"
-    all_entries = list(db.session.scalars(diary_service.entries_of(p.id)))
+    all_entries = _day_scores(p.id)
     page_no = _entries_page()
     shown = list(
         db.session.scalars(
@@ -105,6 +105,7 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
         )
     )
     adverse_events = list(db.session.scalars(ae_service.adverse_events_of(p.id)))
+    schedule = list(schedule_service.events_of(p.id))
     people = {v.actor_id for e in shown for v in e.versions if v.actor_type == "staff"}
     people |= {ae.created_by_staff_id for ae in adverse_events}
     return render_template(
@@ -116,8 +117,8 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
         summary=cal["summary"],
         months=calendar_view.months(cal, all_entries, active=p.is_active),
         chart_days=chart_days,
-        symptom_chart=_symptom_chart(p, all_entries, today, chart_days),
-        schedule=schedule_service.events_of(p.id),
+        symptom_chart=_symptom_chart(p, all_entries, schedule, today, chart_days),
+        schedule=schedule,
         entries=shown,
         entries_page=page_no,
         entries_pages=max(1, -(-len(all_entries) // ENTRY_PAGE)),
@@ -131,6 +132,7 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
         devices=list(db.session.scalars(device_service.devices_of(p))),
         emails=staff_emails(people),
         scores=SCORES,
+        score_options=_score_options(),
         statuses=[s for s in PARTICIPANT_STATUSES if s != p.status],
         criteria=SERIOUSNESS_CRITERIA,
         relations=RELATIONS,
@@ -142,7 +144,27 @@ def participant(participant_id: int):  # type: ignore[no-untyped-def]
 CHART_RANGES = ("90", "365", "all")
 
 
-def _symptom_chart(p: Participant, entries: list[Any], today: Any, span: str) -> Any:
+def _day_scores(participant_id: int) -> list[Any]:
+    """Every entry's day, scores and arrival, newest first, as plain rows: the calendar,
+    the chart and the reminders' "filled" column need no more, and three years of full
+    entries cost more to build as objects than the rest of the page."""
+    return list(
+        db.session.execute(
+            select(
+                DiaryEntry.id,
+                DiaryEntry.diary_date,
+                *(getattr(DiaryEntry, name) for name in SCORES),
+                DiaryEntry.received_at,
+            )
+            .where(DiaryEntry.participant_id == participant_id)
+            .order_by(DiaryEntry.diary_date.desc())
+        )
+    )
+
+
+def _symptom_chart(
+    p: Participant, entries: list[Any], schedule: list[Any], today: Any, span: str
+) -> Any:
     """The four symptoms and the discomfort grade by day, infusion days marked."""
     first = p.enrolled_on if span == "all" else max(p.enrolled_on, today - timedelta(int(span)))
     days = [first + timedelta(n) for n in range((today - first).days + 1)]
@@ -153,7 +175,7 @@ def _symptom_chart(p: Participant, entries: list[Any], today: Any, span: str) ->
 
     infusions = [
         (event.actual_date or event.target_date, translate("chart.infusion_n", n=event.number))
-        for event in schedule_service.events_of(p.id)
+        for event in schedule
         if event.kind == "infusion" and event.status != "cancelled"
     ]
     return charts.symptom_chart(
@@ -167,6 +189,18 @@ def _symptom_chart(p: Participant, entries: list[Any], today: Any, span: str) ->
         day_header=translate("col.day"),
         mark_header=translate("chart.mark"),
     )
+
+
+def _score_options() -> dict[str, list[tuple[int, str]]]:
+    """Each score's choices 0-4 with their words, translated once for the page's thirty
+    amendment forms rather than once per option."""
+    return {
+        name: [
+            (v, translate(("grade." if name == "discomfort_grade" else "severity.") + str(v)))
+            for v in range(5)
+        ]
+        for name in SCORES
+    }
 
 
 def _filled_after(entries: list[Any]) -> dict[Any, Any]:
