@@ -164,7 +164,7 @@ def test_compliance_page_shows_figures_chart_funnel_and_exports_own_site(app, si
     assert "Diary reminders" in page
     csv = console.get("/console/compliance/diary-entries.csv").get_data(as_text=True)
     lines = csv.strip().splitlines()
-    assert lines[0].startswith("study_code,site")
+    assert lines[0].startswith("entry_id,study_code,site")
     assert len(lines) == 21 and all(",BJ302," in line for line in lines[1:])
     assert console.get("/console/compliance?site=LZU1").status_code == 404
 
