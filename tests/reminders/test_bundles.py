@@ -253,3 +253,25 @@ def test_after_a_long_outage_only_the_nearest_notice_is_sent(
         ("visit", 1): "sent",
     }
     assert result.plan.expired >= 2
+
+
+# --- the combined text --------------------------------------------------------------------
+
+
+def test_a_bundle_of_different_days_and_the_diary_reads_as_one_message():
+    from notifications.texts import render, render_bundle
+
+    today = date(2026, 4, 2)
+    items = [("infusion", date(2026, 4, 5)), ("lab_visit", date(2026, 4, 3)), ("diary", today)]
+    assert render_bundle(items, today, "en") == (
+        "Lab visit tomorrow; infusion in 3 days; symptom diary",
+        "Your lab visit is on Friday 3 April. Your infusion is on Sunday 5 April. "
+        "Please come to the hospital as planned. "
+        "Please fill in today's symptom diary (Thursday 2 April).",
+    )
+    title, body = render_bundle(items, today, "zh-CN")
+    assert title == "明天化验复查提醒；3天后输注提醒；症状日记"  # noqa: RUF001
+    assert body.startswith("您的化验复查安排在4月3日") and body.endswith("的症状日记。")
+    # A bundle of one is the reminder's own text.
+    one = [("follow_up", date(2026, 4, 5))]
+    assert render_bundle(one, today, "en") == render("follow_up", date(2026, 4, 5), today, "en")
