@@ -25,6 +25,17 @@ OPENAPI_SETTINGS = {
     "OPENAPI_VERSION": "3.0.3",
     "OPENAPI_URL_PREFIX": "/api/v1",
     "OPENAPI_JSON_PATH": "openapi.json",
+    "API_SPEC_OPTIONS": {
+        "info": {
+            "description": "The participant backend of the UC-MSC liver-cirrhosis trial: the "
+            "phone's symptom diary, the sites' review and push reminders. Bearer JWTs "
+            "(access 15 minutes, refreshed at /auth/refresh). Every error has one shape "
+            "`{code, status, message, error, errors}` with a stable `error` code; another "
+            "site's data answers 404. The rules behind each answer (diary day, backfill, "
+            "lateness, amendments, compliance, alerts, reminders, every error code) are in "
+            "the repository's docs/ folder."
+        }
+    },
 }
 
 
@@ -88,6 +99,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_resources(app)
     register_error_handlers(app)
     register_cli(app)
+
+    from console import init_console
+
+    init_console(app)
 
     if app.config["AUTO_MIGRATE"]:
         _migrate(app)

@@ -45,6 +45,17 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _roles(raw: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma-separated list of staff roles; unknown names refuse to start."""
+    if raw is None or not raw.strip():
+        return default
+    roles = tuple(part.strip() for part in raw.split(",") if part.strip())
+    unknown = set(roles) - {"coordinator", "monitor", "admin"}
+    if unknown:
+        raise ConfigError(f"OUTCOME_REPORT_ROLES names unknown roles: {sorted(unknown)}")
+    return roles
+
+
 def normalise_database_url(url: str) -> str:
     """Let operators write ``postgresql://`` and still get the psycopg 3 driver."""
     if url.startswith("postgres://"):
@@ -144,10 +155,17 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "REMINDER_PLAN_CHUNK": _int("REMINDER_PLAN_CHUNK", 2000),
         "REMINDER_RETRY_BASE_SECONDS": _int("REMINDER_RETRY_BASE_SECONDS", 30),
         "REMINDER_RETRY_MAX_SECONDS": _int("REMINDER_RETRY_MAX_SECONDS", 3600),
-        # Operations: the README's "Running in production" section.
+        # The coordinators' console (console/): idle timeout and absolute session lifetime.
+        "CONSOLE_IDLE_MINUTES": _int("CONSOLE_IDLE_MINUTES", 30),
+        "CONSOLE_ABSOLUTE_HOURS": _int("CONSOLE_ABSOLUTE_HOURS", 12),
+        # Operations: the README's "Production" section.
         "LOG_FORMAT": _log_format(os.environ.get("LOG_FORMAT")),
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or None,
         "METRICS_ALLOW": _networks("METRICS_ALLOW", DEFAULT_METRICS_ALLOW),
+        # Who may read the symptom outcome report (comparing arms is the sponsor's view).
+        "OUTCOME_REPORT_ROLES": _roles(
+            os.environ.get("OUTCOME_REPORT_ROLES"), ("monitor", "admin")
+        ),
     }
 
 

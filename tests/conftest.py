@@ -41,7 +41,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         backend = callspec.params.get("database_url") if callspec else None
-        if item.get_closest_marker("postgres_only") and backend != "postgresql":
+        elsewhere = backend not in (None, BACKENDS[0])
+        if (item.get_closest_marker("first_backend_only") and elsewhere) or (
+            item.get_closest_marker("postgres_only") and backend != "postgresql"
+        ):
             dropped.append(item)
         else:
             kept.append(item)

@@ -35,6 +35,9 @@ STAFF = ("coordinator", "monitor", "admin")
 WRITERS = ("coordinator", "admin")
 ROLES = ("participant", "coordinator", "monitor", "admin")
 IGNORED_ENDPOINTS = {"static", "api-docs.openapi_json"}
+# The console's pages sign in with a cookie session, not a bearer token: their access by
+# role and site (404 across sites, 403 for monitors' writes) is tested in test_console*.py.
+IGNORED_BLUEPRINTS = ("console.",)
 MISSING_ID = 2**31 - 7  # a valid id that no test makes
 MISSING_SITE = "ZZ999"
 
@@ -254,6 +257,10 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
     # Guarded by METRICS_TOKEN / METRICS_ALLOW, not by role: the test client is loopback.
     # tests/test_operations.py proves the refusals.
     ("GET", "/metrics"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs"): Rule(PUBLIC),
+    ("GET", "/api/v1/docs/<path:filename>"): Rule(
+        PUBLIC, path=lambda w, p: {"filename": "swagger-ui.css"}
+    ),
     ("POST", "/api/v1/auth/staff/login"): Rule(
         PUBLIC, body=lambda w, p: {"email": "x@example.org", "password": "x"}
     ),
@@ -339,6 +346,16 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         body=lambda w, p: {"grade": 3, "reason": "graded again"},
     ),
     ("GET", "/api/v1/exports/diary-entries.csv"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/odm.xml"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/sdtm.zip"): Rule(STAFF, scoped=True, query=_site_query),
+    ("GET", "/api/v1/exports/fhir/<string:resource_type>.ndjson"): Rule(
+        STAFF,
+        scoped=True,
+        path=lambda w, p: {"resource_type": "QuestionnaireResponse"},
+        query=_site_query,
+    ),
+    ("GET", "/api/v1/reports/symptoms"): Rule(("monitor", "admin"), query=_site_query),
+    ("GET", "/api/v1/reports/symptoms.csv"): Rule(("monitor", "admin"), query=_site_query),
     ("GET", "/api/v1/me"): Rule(PARTICIPANT),
     ("PATCH", "/api/v1/me"): Rule(PARTICIPANT, body=lambda w, p: {"locale": "en"}),
     ("GET", "/api/v1/me/devices"): Rule(PARTICIPANT),
@@ -369,7 +386,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
 def _routes(app: Flask) -> dict[tuple[str, str], str]:
     found = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in IGNORED_ENDPOINTS:
+        if rule.endpoint in IGNORED_ENDPOINTS or rule.endpoint.startswith(IGNORED_BLUEPRINTS):
             continue
         for method in rule.methods or ():
             if method not in {"HEAD", "OPTIONS"}:
@@ -534,7 +551,8 @@ def test_probing_gets_nothing(world: World, key: tuple[str, str], spec: Rule):
     every id of the path in turn, all of them, an unknown site code, and (staff routes)
     the caller's own participant with the other's nested ids."""
     method, rule = key
-    names = re.findall(r"<(?:[a-z]+:)?([a-z_]+)>", rule)
+    # Ids are what a prober guesses; a path word such as a FHIR resource type is not.
+    names = re.findall(r"<int:([a-z_]+)>", rule)
     probers = []
     if "coordinator" in spec.allowed:
         probers.append((world.other_coordinator, world.own, world.other))
@@ -545,7 +563,7 @@ def test_probing_gets_nothing(world: World, key: tuple[str, str], spec: Rule):
         theirs = {"participant_id": target.id, **(spec.path(world, target) if spec.path else {})}
         probed = _probe(world, caller, method, rule, spec, target, theirs)
         assert probed[0] == 404, probed
-        variants = {"everything missing": {name: MISSING_ID for name in names}}
+        variants = {"everything missing": {**theirs, **{name: MISSING_ID for name in names}}}
         for name in names:
             variants[f"{name} missing"] = {**theirs, name: MISSING_ID}
         for label, params in variants.items():

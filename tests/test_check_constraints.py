@@ -49,6 +49,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("staff_users", "role", {"role": "superuser"}),
     ("staff_users", "role", {"role": "Admin"}),
     ("staff_users", "auth_epoch", {"auth_epoch": -1}),
+    ("staff_users", "locale", {"locale": "fr"}),
     ("refresh_tokens", "subject_type", {"subject_type": "robot"}),
     ("participants", "arm", {"arm": "placebo"}),
     ("participants", "status", {"status": "lost"}),

@@ -259,7 +259,7 @@ def test_the_service_works_normally_as_the_app_role(role_app, clock):
     assert refreshed.status_code == 200, refreshed.json
 
     runner = role_app.test_cli_runner()
-    worker = runner.invoke(args=["notifications", "run", "--now", "2026-03-11T20:30:00+08:00"])
+    worker = runner.invoke(args=["notifications", "run", "--once"])
     assert worker.exit_code == 0, worker.output
     with role_app.app_context():  # one flush extending two chains: lock_chain_heads()
         for subject in (pid, None):

@@ -529,6 +529,28 @@ def test_staff_amend_any_time_with_a_reason_and_the_version_says_so(
     assert (event.actor_type, event.reason) == ("staff", "data-change request 17")
 
 
+def test_version_history_names_staff_by_email_and_participants_by_study_code(
+    factory, participant, phone, coordinator, clock
+):
+    created = phone.post(MINE, json=body())
+    clock.set("2026-04-20T10:00:00+08:00")
+    site = FreshClient(factory, coordinator)
+    url = staff_url(participant, created.json["id"])
+    amended = site.patch(
+        url,
+        json={"leg_edema": 2, "reason": "data query"},
+        headers={"If-Match": created.headers["ETag"]},
+    )
+    assert amended.status_code == 200, amended.json
+    expected = [participant.study_code, coordinator.email]
+    assert [v["actor_label"] for v in amended.json["versions"]] == expected
+    assert amended.json["versions"][1]["actor"] == {"type": "staff", "id": coordinator.id}
+    assert [v["actor_label"] for v in site.get(url).json["versions"]] == expected
+    (listed,) = site.get(staff_url(participant)).json
+    assert [v["actor_label"] for v in listed["versions"]] == expected
+    assert "versions" not in phone.get(f"{MINE}/{created.json['id']}").json
+
+
 def test_staff_may_move_an_entry_to_a_free_day_only(factory, participant, phone, coordinator):
     first = phone.post(MINE, json=body("2026-03-09")).json
     second = phone.post(MINE, json=body("2026-03-10"))

@@ -23,11 +23,12 @@ def _rows(response):
 def test_export_rows_and_columns(app, factory, clock):
     clock.set("2026-03-01T12:00:00+08:00")
     p = factory.participant(arm="control", enrolled_on=date(2026, 2, 20))
-    add_entry(app, p, "2026-02-20", scores=(1, 2, 3, 4), grade=3)
+    first_id = add_entry(app, p, "2026-02-20", scores=(1, 2, 3, 4), grade=3)
     entry_id = add_entry(app, p, "2026-02-21", late=True)
     with app.app_context():  # an amendment: the export shows the current version
         entry = db.session.get(DiaryEntry, entry_id)
         entry.leg_edema, entry.version, entry.source = 4, 2, "staff"
+        entry.note = 'said "fine", then, 不舒服'
         db.session.commit()
     response = factory.as_(factory.staff("monitor", sites=())).get(URL)
     assert response.is_streamed
@@ -36,6 +37,7 @@ def test_export_rows_and_columns(app, factory, clock):
     assert list(rows[0]) == list(exports.COLUMNS)
     assert rows == [
         {
+            "entry_id": str(first_id),
             "study_code": p.study_code,
             "site": "BJ302",
             "arm": "control",
@@ -45,11 +47,16 @@ def test_export_rows_and_columns(app, factory, clock):
             "debilitation": "3",
             "leg_edema": "4",
             "discomfort_grade": "3",
+            "note": "",
+            "recorded_at": "2026-02-20T13:00:00Z",
+            "received_at": "2026-02-20T13:01:00Z",
+            "timezone": "Asia/Shanghai",
             "late": "false",
             "source": "participant",
             "version": "1",
         },
         {
+            "entry_id": str(entry_id),
             "study_code": p.study_code,
             "site": "BJ302",
             "arm": "control",
@@ -59,6 +66,10 @@ def test_export_rows_and_columns(app, factory, clock):
             "debilitation": "2",
             "leg_edema": "4",
             "discomfort_grade": "0",
+            "note": 'said "fine", then, 不舒服',
+            "recorded_at": "2026-02-21T13:00:00Z",
+            "received_at": "2026-02-23T13:00:00Z",
+            "timezone": "Asia/Shanghai",
             "late": "true",
             "source": "staff",
             "version": "2",

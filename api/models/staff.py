@@ -11,6 +11,7 @@ from api.models.base import Base, UTCDateTime, between, one_of
 from api.models.site import Site
 
 STAFF_ROLES = ("coordinator", "monitor", "admin")
+STAFF_LOCALES = ("zh-CN", "en")  # the console's languages
 
 staff_sites = Table(
     "staff_sites",
@@ -22,7 +23,11 @@ staff_sites = Table(
 
 class StaffUser(Base):
     __tablename__ = "staff_users"
-    __table_args__ = (one_of("role", STAFF_ROLES), between("auth_epoch", 0))
+    __table_args__ = (
+        one_of("role", STAFF_ROLES),
+        between("auth_epoch", 0),
+        one_of("locale", STAFF_LOCALES),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -32,6 +37,8 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Bumped to revoke every access token issued before (lost phone, account change).
     auth_epoch: Mapped[int] = mapped_column(default=0)
+    # The console language this person chose (zh-CN or en); None: the browser's.
+    locale: Mapped[str | None] = mapped_column(String(10))
     # Set by an admin's password reset: the token then serves only the password change.
     must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,6 +12,7 @@ from api.resources import (
     compliance,
     devices,
     diary_entries,
+    docs,
     exports,
     health,
     me,
@@ -19,6 +20,7 @@ from api.resources import (
     own_password,
     participants,
     reminders,
+    reports,
     schedule,
     sites,
     staff,
@@ -40,10 +42,12 @@ API_BLUEPRINTS = (
     reminders.blp,
     staff.blp,
     own_password.blp,
+    reports.blp,
 )
 
 
 def register_resources(app: Flask) -> None:
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)

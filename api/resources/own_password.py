@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from flask import request
 from flask.views import MethodView
-from flask_limiter.util import get_remote_address
 
 from api.auth import ALL_STAFF, Blueprint, current_principal
-from api.errors import DomainError
-from api.extensions import db, limiter
+from api.errors import Unauthorized
+from api.extensions import db
 from api.schemas.auth import TokenPairSchema
 from api.schemas.staff import OwnPasswordSchema
-from api.services import sessions
+from api.services import login_throttle, sessions
 from api.services import staff as service
 
 blp = Blueprint(
@@ -19,29 +18,8 @@ blp = Blueprint(
 )
 
 
-def _caller_key() -> str:
-    """Wrong current passwords count per account (a stolen token must not guess on)."""
-    try:
-        return f"password:{current_principal().id}"
-    except DomainError:
-        return f"password:{get_remote_address()}"
-
-
-def _wrong_password(response) -> bool:  # type: ignore[no-untyped-def]
-    return response.status_code == 401
-
-
-_per_account = limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=_caller_key,
-    deduct_when=_wrong_password,
-)
-
-
 @blp.route("/password")
 class OwnPassword(MethodView):
-    decorators = [_per_account]
-
     @blp.auth(*ALL_STAFF, during_password_change=True)
     @blp.arguments(OwnPasswordSchema)
     @blp.response(200, TokenPairSchema)
@@ -49,9 +27,18 @@ class OwnPassword(MethodView):
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, body: dict):
         """Change your own password; your other sessions end, this answer is a new pair."""
-        staff = service.change_own_password(
-            current_principal().id, body["current_password"], body["new_password"]
-        )
+        staff = current_principal().staff
+        assert staff is not None
+        # A wrong current password is a guess like a wrong sign-in: the same counters.
+        login_throttle.check(staff.email, request.remote_addr)
+        try:
+            staff = service.change_own_password(
+                staff.id, body["current_password"], body["new_password"]
+            )
+        except Unauthorized:
+            db.session.rollback()
+            login_throttle.record_failure(staff.email, request.remote_addr)
+            raise
         pair = sessions.start_staff_session(staff)
         db.session.commit()
         return pair

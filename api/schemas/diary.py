@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import fields, pre_dump, validate
 
 from api.models.diary import ENTRY_SOURCES
 from api.schemas.base import REASON, BaseSchema
@@ -85,6 +85,15 @@ class DiaryEntryVersionSchema(_EntryFieldsSchema):
         dump_only=True,
         metadata={"type": "object", "description": "{type: participant|staff, id}"},
     )
+    actor_label = fields.Function(
+        lambda v: getattr(v, "actor_label", None),
+        dump_only=True,
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "description": "Who, readable: a staff member's e-mail or the participant's study code",
+        },
+    )
     at = fields.AwareDateTime(dump_only=True)
     reason = fields.String(dump_only=True, allow_none=True)
 
@@ -94,6 +103,17 @@ class StaffDiaryEntrySchema(DiaryEntrySchema):
 
     created_by_staff_id = fields.Integer(dump_only=True, allow_none=True)
     versions = fields.List(fields.Nested(DiaryEntryVersionSchema), dump_only=True)
+
+    @pre_dump(pass_collection=True)
+    def _label_actors(self, data: Any, many: bool, **kwargs: Any) -> Any:
+        """Name every version's actor for the page at once (one query per actor kind)."""
+        from api.services.actors import actor_labels
+
+        versions = [v for entry in (data if many else [data]) for v in entry.versions]
+        labels = actor_labels((v.actor_type, v.actor_id) for v in versions)
+        for version in versions:
+            version.actor_label = labels.get((version.actor_type, version.actor_id))
+        return data
 
 
 class DiaryEntryCreateSchema(BaseSchema):

@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, String, case, cast, select, tuple_
 
 from api.models import DiaryEntry, Participant, Site
+from api.services.sqldates import utc_text
 
 COLUMNS = (
+    "entry_id",
     "study_code",
     "site",
     "arm",
@@ -27,6 +29,10 @@ COLUMNS = (
     "debilitation",
     "leg_edema",
     "discomfort_grade",
+    "note",
+    "recorded_at",
+    "received_at",
+    "timezone",
     "late",
     "source",
     "version",
@@ -37,14 +43,15 @@ BATCH_ROWS = 2000
 def export_query(site_ids: list[int], from_: date | None, to: date | None) -> Select[Any]:
     """The current version of each entry, in (participant, day) order: the index order.
 
-    Dates and the late flag are turned into text by the database, so each row reaches
-    the csv module as ready-made values.
+    Dates, instants (ISO 8601 UTC) and the late flag are turned into text by the
+    database, so each row reaches the csv module as ready-made values.
     """
     d = DiaryEntry.__table__
     p = Participant.__table__
     s = Site.__table__
     stmt = (
         select(
+            d.c.id,
             p.c.study_code,
             s.c.code,
             p.c.arm,
@@ -54,6 +61,10 @@ def export_query(site_ids: list[int], from_: date | None, to: date | None) -> Se
             d.c.debilitation,
             d.c.leg_edema,
             d.c.discomfort_grade,
+            d.c.note,
+            utc_text(d.c.recorded_at),
+            utc_text(d.c.received_at),
+            d.c.timezone,
             case((d.c.late.is_(True), "true"), else_="false"),
             d.c.source,
             d.c.version,
@@ -79,12 +90,38 @@ def stream_csv(stmt: Select[Any], engine: Engine) -> Iterator[str]:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    batches = _streamed if engine.dialect.name == "postgresql" else _keyset_batches
-    for rows in batches(stmt, engine):
+    d = DiaryEntry.__table__
+    keys = (d.c.participant_id, d.c.diary_date)
+    for rows in row_batches(stmt, engine, keys):
         buffer.seek(0)
         buffer.truncate()
         writer.writerows(rows)
         yield buffer.getvalue()
+
+
+def utc_iso(value: datetime | str | None) -> str:
+    """An instant as ISO 8601 UTC (`…Z`), whichever database and driver read it.
+
+    Core statements bypass the ORM type's result processing on some paths, so a SQLite
+    text value or a naive datetime (SQLite keeps UTC without a zone) is accepted too.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def row_batches(stmt: Select[Any], engine: Engine, keys: tuple[Any, ...]) -> Iterator[Any]:
+    """The rows of `stmt` (ordered by `keys`, which are unique together) in batches.
+
+    Every export reads through here, so each keeps memory flat the same way.
+    """
+    if engine.dialect.name == "postgresql":
+        return _streamed(stmt, engine)
+    return _keyset_batches(stmt, engine, keys)
 
 
 def _streamed(stmt: Select[Any], engine: Engine) -> Iterator[Any]:
@@ -94,24 +131,24 @@ def _streamed(stmt: Select[Any], engine: Engine) -> Iterator[Any]:
         yield from result.partitions()
 
 
-def _keyset_batches(stmt: Select[Any], engine: Engine) -> Iterator[Any]:
-    """SQLite: batches after the last (participant, day) seen, each in a short read.
+def _keyset_batches(stmt: Select[Any], engine: Engine, keys: tuple[Any, ...]) -> Iterator[Any]:
+    """SQLite: batches after the last key seen, each in a short read.
 
     A transaction there takes the database's write lock (see `api._configure_sqlite`),
     so one held open for a whole download would stall every diary submission.
     """
-    d = DiaryEntry.__table__
-    keyed = stmt.add_columns(d.c.participant_id, d.c.diary_date).limit(BATCH_ROWS)
-    after: tuple[int, Any] | None = None
+    width = len(keys)
+    keyed = stmt.add_columns(*keys).limit(BATCH_ROWS)
+    after: tuple[Any, ...] | None = None
     while True:
         page = keyed
         if after is not None:
-            page = page.where(tuple_(d.c.participant_id, d.c.diary_date) > tuple_(*after))
+            page = page.where(tuple_(*keys) > tuple_(*after))
         with engine.connect() as conn:
             rows = conn.execute(page).all()
         if not rows:
             return
-        after = (rows[-1][-2], rows[-1][-1])
-        yield [row[:-2] for row in rows]
+        after = tuple(rows[-1][-width:])
+        yield [row[:-width] for row in rows]
         if len(rows) < BATCH_ROWS:
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Date, Integer
+from sqlalchemy import Date, Integer, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement, literal_column
 
@@ -120,3 +120,59 @@ def _add_months_sqlite(element: add_months, compiler: Any, **kw: Any) -> str:
     return (
         f"min(date({d}, '+{n} months'), date({d}, 'start of month', '+{n + 1} months', '-1 day'))"
     )
+
+
+class months_since(FunctionElement[int]):
+    """`months_since(start, day)`: the study month of `day` (0 from `start` on), by the
+    calendar rule of `add_months` (clamped to month end): month m begins on
+    `add_months(start, m)`, so Feb 28 is month 1 of an enrolment on Jan 31."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(months_since)
+def _months_since_pg(element: months_since, compiler: Any, **kw: Any) -> str:
+    s, d = _two(element, compiler, **kw)
+    s, d = f"CAST({s} AS DATE)", f"CAST({d} AS DATE)"
+    last = f"EXTRACT(DAY FROM date_trunc('month', {d}) + interval '1 month - 1 day')"
+    return (
+        f"(CAST((EXTRACT(YEAR FROM {d}) - EXTRACT(YEAR FROM {s})) * 12"
+        f" + EXTRACT(MONTH FROM {d}) - EXTRACT(MONTH FROM {s}) AS INTEGER)"
+        f" - CASE WHEN EXTRACT(DAY FROM {d}) < LEAST(EXTRACT(DAY FROM {s}), {last})"
+        " THEN 1 ELSE 0 END)"
+    )
+
+
+@compiles(months_since, "sqlite")
+def _months_since_sqlite(element: months_since, compiler: Any, **kw: Any) -> str:
+    s, d = _two(element, compiler, **kw)
+
+    def part(fmt: str, value: str, *mods: str) -> str:
+        extra = "".join(f", '{m}'" for m in mods)
+        return f"CAST(strftime('{fmt}', {value}{extra}) AS INTEGER)"
+
+    last = part("%d", d, "start of month", "+1 month", "-1 day")
+    return (
+        f"(({part('%Y', d)} - {part('%Y', s)}) * 12 + {part('%m', d)} - {part('%m', s)}"
+        f" - CASE WHEN {part('%d', d)} < min({part('%d', s)}, {last}) THEN 1 ELSE 0 END)"
+    )
+
+
+class utc_text(FunctionElement[str]):
+    """`utc_text(instant)`: an instant column as ISO 8601 UTC text (`2026-02-20T13:01:00Z`),
+    made by the database so an export row needs no formatting in Python."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_text)
+def _utc_text_pg(element: utc_text, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"""to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {compiler.process(element.clauses, **kw)})"

@@ -1,7 +1,7 @@
 """staff lifecycle: a password change required at next sign-in, the last sign-in time
 
 Revision ID: 0006
-Revises: 0004_chain_link_trigger
+Revises: 0005
 Create Date: 2026-12-02 14:40:00
 
 """

@@ -1,7 +1,7 @@
 """adverse events: Idempotency-Key and request hash, unique per participant
 
 Revision ID: 0007
-Revises: 0004_chain_link_trigger
+Revises: 0006
 Create Date: 2026-12-02 15:00:00
 
 Columns are added in place and the uniqueness is a unique index, so SQLite needs no
