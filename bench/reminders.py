@@ -11,8 +11,10 @@ lean fake FCM (`bench/fast_fake_fcm.py`) in its own process (port 18202), then m
    ``INSERT … SELECT … ON CONFLICT DO NOTHING`` that produces the same rows (checked by
    count and checksum);
 2. memory of the planning pass (tracemalloc peak) at 10 % and 100 % of the participants;
-3. dispatch: the worker's claim/send/record loop over `--messages` due reminders, against
-   a bare `firebase_admin.messaging.send_each` of as many messages to the same fake;
+3. dispatch: the worker's claim/send/record loop over `--messages` due diary reminders,
+   `--bundled` of them (10 %) with an infusion reminder due the same minute (one message
+   for both), against a bare `firebase_admin.messaging.send_each` of as many messages to
+   the same fake (the ratio compares messages per second);
 4. the fake's CPU time per message (from /proc), to show it is not the limit.
 
 Prints reminders/s, both ratios and memory. Goals: planning within 5 x its floor, dispatch
@@ -280,8 +282,10 @@ def planning_memory(db, planning, active: int) -> float:  # type: ignore[no-unty
 # --- dispatch and the bare sender -------------------------------------------------------------
 
 
-def make_due(db, count: int) -> None:  # type: ignore[no-untyped-def]
-    """`count` due diary reminders, one per participant (first `count` participants)."""
+def make_due(db, count: int, bundled: float) -> int:  # type: ignore[no-untyped-def]
+    """`count` due diary reminders, one per participant (first `count` participants), and
+    for a `bundled` share of them an infusion reminder due the same minute (a bundle);
+    returns the number of reminders."""
     db.session.execute(text("TRUNCATE reminders RESTART IDENTITY CASCADE"))
     db.session.execute(text("DELETE FROM diary_entries"))  # every one of them is still due
     db.session.execute(
@@ -300,7 +304,29 @@ def make_due(db, count: int) -> None:  # type: ignore[no-untyped-def]
             "n": count,
         },
     )
+    every = round(1 / bundled) if bundled > 0 else 0
+    if every:
+        db.session.execute(
+            text(
+                """
+                INSERT INTO reminders (participant_id, kind, target, target_date, offset_days,
+                    due_at, expires_at, status, attempts, created_at, updated_at)
+                SELECT id, 'infusion', 'event:bench:' || id, :day, 1, :due, :expires,
+                    'planned', 0, :due, :due
+                FROM (SELECT id FROM participants ORDER BY id LIMIT :n) AS first
+                WHERE id % :every = 0
+                """
+            ),
+            {
+                "day": BENCH_DAY + timedelta(days=1),
+                "due": DISPATCH_AT - timedelta(minutes=30),
+                "expires": DISPATCH_AT + timedelta(hours=3),
+                "n": count,
+                "every": every,
+            },
+        )
     db.session.commit()
+    return db.session.execute(text("SELECT count(*) FROM reminders")).scalar_one()
 
 
 def fake_stats(reset: bool = False) -> dict:
@@ -352,6 +378,7 @@ def main() -> None:
     )
     parser.add_argument("--participants", type=int, default=100_000)
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--bundled", type=float, default=0.1, help="share of bundled messages")
     args = parser.parse_args()
     admin_url = os.environ.get(
         "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -441,7 +468,7 @@ def run(url: str, args: argparse.Namespace, fake_pid: int) -> dict:
             ),
         }
         log(f"planning memory (tracemalloc peak): {figures['planning_memory_mb']}")
-        make_due(db, min(args.messages, args.participants))
+        due = make_due(db, min(args.messages, args.participants), args.bundled)
     worker = Worker(app, worker_id="bench", clock=lambda: DISPATCH_AT)
     fake_stats(reset=True)
     fake_cpu = cpu_seconds(fake_pid)
@@ -451,17 +478,20 @@ def run(url: str, args: argparse.Namespace, fake_pid: int) -> dict:
         dispatch_s = time.perf_counter() - started
     stats = fake_stats()
     fake_cpu_per_message = (cpu_seconds(fake_pid) - fake_cpu) / max(1, stats["messages"])
-    sent = counts["sent"]
+    sent, messages = counts["sent"], stats["messages"]
     log(f"dispatch: {dict(counts)} in {dispatch_s:.1f} s; fake saw {stats}")
-    assert sent == min(args.messages, args.participants) and stats["repeats"] == 0, (counts, stats)
+    assert sent == due and stats["repeats"] == 0, (counts, stats)
+    assert messages == min(args.messages, args.participants), (messages, due)
     bare_s = bare_send_each(worker.sender.app, args.messages)
-    dispatch_rate, bare_rate = sent / dispatch_s, args.messages / bare_s
+    dispatch_rate, bare_rate = messages / dispatch_s, args.messages / bare_s
     log(f"bare send_each: {args.messages} in {bare_s:.1f} s")
     capacity = 1 / fake_cpu_per_message if fake_cpu_per_message else float("inf")
     figures["dispatch"] = {
         "reminders": sent,
+        "messages": messages,
         "seconds": round(dispatch_s, 1),
-        "reminders_per_s": round(dispatch_rate),
+        "reminders_per_s": round(sent / dispatch_s),
+        "messages_per_s": round(dispatch_rate),
         "bare_send_each_seconds": round(bare_s, 1),
         "bare_messages_per_s": round(bare_rate),
         "ratio_to_bare": round(dispatch_rate / bare_rate, 3),
@@ -476,7 +506,8 @@ def run(url: str, args: argparse.Namespace, fake_pid: int) -> dict:
         f"\nplanning: {plan['rows']} reminders in {plan['seconds']} s "
         f"= {plan['reminders_per_s']}/s; "
         f"floor {plan['floor_seconds']} s; ratio {plan['ratio_to_floor']} (goal ≤ 5)\n"
-        f"dispatch: {sent} reminders in {dispatch_s:.1f} s = {dispatch_rate:.0f}/s; bare send_each "
+        f"dispatch: {sent} reminders as {messages} messages in {dispatch_s:.1f} s "
+        f"= {dispatch_rate:.0f} messages/s; bare send_each "
         f"{bare_rate:.0f}/s; ratio {dispatch_rate / bare_rate:.1%} (goal ≥ 80 %)\n"
         f"memory: planning peak {figures['planning_memory_mb']} MB; dispatch RSS "
         f"{rss.start:.0f} → {rss.peak:.0f} MB; process peak {hwm_mb():.0f} MB\n"

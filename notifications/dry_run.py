@@ -58,6 +58,8 @@ def dry_run_pass(now: datetime) -> DryRun:
         until = now + planning.plan_ahead()
         for participants in planning.participant_chunks(current_app.config["REMINDER_PLAN_CHUNK"]):
             planning.plan_chunk(participants, now, until, result)
+        if result.inserted:  # as a real pass does: a nearer notice just stored wins
+            result.expired += planning.expire_stale(now)
         due = _due_lines(now)
         alerts = check_missed_diaries(now)
         return DryRun(result, alerts, due)

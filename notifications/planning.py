@@ -402,6 +402,11 @@ def _locked(now: datetime, *, full: bool, chunk_size: int | None = None) -> Plan
             for participants in participant_chunks(size):
                 plan_chunk(participants, now, until, result)
                 db.session.commit()
+            if result.inserted:
+                # A nearer notice stored just now (the first pass after a long outage)
+                # makes an older one still waiting stale: it expires in this pass.
+                result.expired += expire_stale(now)
+                db.session.commit()
         return result
     except BaseException:
         db.session.rollback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -10,11 +11,13 @@ from sqlalchemy import select
 from api.extensions import db
 from api.models import Participant, Reminder, ScheduleEvent
 from notifications import planning
-from notifications.texts import render
+from notifications.rules import PlannedReminder
+from notifications.texts import render_bundle
 
 
 def preview_lines(participant: Participant, now: datetime, days: int) -> list[str]:
-    """One line per reminder due in the next `days` days, with its stored state and text."""
+    """One line per message due in the next `days` days, with its reminders' stored states
+    and its text; reminders due in the same minute show as the one message they become."""
     lines = [
         f"{participant.study_code} ({participant.status}, {participant.timezone}, "
         f"{participant.locale}): reminders at {participant.reminder_time}, "
@@ -32,13 +35,24 @@ def preview_lines(participant: Participant, now: datetime, days: int) -> list[st
     if not upcoming:
         return [*lines, f"Nothing in the next {days} days."]
     zone = ZoneInfo(participant.timezone)
+    minutes: dict[datetime, list[PlannedReminder]] = defaultdict(list)
     for item in upcoming:
-        row = stored.get((item.kind, item.target, item.offset_days))
-        local_due = item.due_at.astimezone(zone)
-        subject = "diary" if item.kind == "diary" else _event_kind(item.schedule_event_id)
-        title, body = render(subject, item.target_date, local_due.date(), participant.locale)
-        state = f"{row.status} #{row.id}" if row else "not yet planned"
-        lines.append(f"{local_due:%Y-%m-%d %H:%M %Z}  {item.kind:<8} [{state}]  {title} — {body}")
+        minutes[item.due_at.replace(second=0, microsecond=0)].append(item)
+    for due, items in sorted(minutes.items()):
+        local_due = due.astimezone(zone)
+        subjects = [
+            ("diary" if i.kind == "diary" else _event_kind(i.schedule_event_id), i.target_date)
+            for i in items
+        ]
+        title, body = render_bundle(subjects, local_due.date(), participant.locale)
+        states = []
+        for item in items:
+            row = stored.get((item.kind, item.target, item.offset_days))
+            states.append(f"{row.status} #{row.id}" if row else "not yet planned")
+        kinds = "+".join(i.kind for i in items)
+        lines.append(
+            f"{local_due:%Y-%m-%d %H:%M %Z}  {kinds:<8} [{', '.join(states)}]  {title} — {body}"
+        )
     return lines
 
 

@@ -52,6 +52,12 @@ class Outgoing:
     body: str
     target_date: str
     expires_at: datetime
+    # Every reminder this one message speaks for (a bundle); empty: `reminder_id` alone.
+    reminder_ids: tuple[int, ...] = ()
+
+    @property
+    def covers(self) -> tuple[int, ...]:
+        return self.reminder_ids or (self.reminder_id,)
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ class LoggingSender:
             log.info(
                 "reminder %s (%s) sent to device %s (%s, %s) [no FCM credentials: logged only]: "
                 "%s | %s",
-                m.reminder_id,
+                ",".join(str(i) for i in m.covers),
                 m.kind,
                 m.device_id,
                 m.platform,
@@ -164,7 +170,8 @@ def outcome_of_error(exc: Exception, now: datetime) -> Outcome:
 
 
 def to_fcm_message(m: Outgoing, now: datetime) -> Any:
-    """The FCM message: notification text, data payload, and a collapse key per reminder."""
+    """The FCM message: notification text, data payload, and a collapse key per reminder
+    (a bundle's is its smallest reminder id, the same on every retry)."""
 
     collapse = str(m.reminder_id)
     ttl = max(1, int((m.expires_at - now).total_seconds()))
@@ -178,10 +185,13 @@ def to_fcm_message(m: Outgoing, now: datetime) -> Any:
 def _message(m: Outgoing, collapse: str, ttl: int) -> Any:
     from firebase_admin import messaging
 
+    data = {"reminder_id": collapse, "kind": m.kind, "target_date": m.target_date}
+    if len(m.covers) > 1:
+        data["reminder_ids"] = ",".join(str(i) for i in m.covers)
     return messaging.Message(
         token=m.token,
         notification=messaging.Notification(title=m.title, body=m.body),
-        data={"reminder_id": collapse, "kind": m.kind, "target_date": m.target_date},
+        data=data,
         android=messaging.AndroidConfig(collapse_key=collapse, priority="high", ttl=ttl),
         apns=messaging.APNSConfig(
             headers={

@@ -7,8 +7,15 @@ Results are written only while the lease is still this worker's (``lease_owner``
 checked in the ``UPDATE``). A worker that dies mid-batch leaves its rows ``sending``; when
 their lease runs out another worker claims them again. Delivery is therefore at least
 once: a crash can repeat only the messages that were in flight at that moment (sent to FCM
-but not yet recorded), and the collapse key equal to the reminder id makes the phone show
-such a repeat once. SQLite runs one worker (it has no row locks to skip).
+but not yet recorded), and the collapse key equal to the reminder id (a bundle's smallest)
+makes the phone show such a repeat once. SQLite runs one worker (it has no row locks to skip).
+
+A worker renews the lease of the batches it holds every half lease while FCM is still
+answering (`_await`), so a slow send is never mistaken for a dead worker.
+
+Reminders of one participant due in the same minute (an infusion and a lab visit on the
+same day) are one message per device, a *bundle*: each reminder keeps its own row, state
+and delivery rows; the message's collapse key is the bundle's smallest reminder id.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any
@@ -38,7 +46,7 @@ from notifications import planning
 from notifications.bulk import insert_rows
 from notifications.metrics import observe_outcomes, observe_pass
 from notifications.sender import Outcome, Outgoing, Sender, sender_from_config
-from notifications.texts import render
+from notifications.texts import render_bundle
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +62,12 @@ class Claimed:
     schedule_event_id: int | None
     expires_at: datetime
     attempts: int
+    due_at: datetime
+
+    @property
+    def bundle_key(self) -> tuple[int, datetime]:
+        """Reminders of one participant due in the same minute go out as one message."""
+        return (self.participant_id, self.due_at.replace(second=0, microsecond=0))
 
 
 @dataclass
@@ -77,8 +91,15 @@ def default_worker_id() -> str:
 # --- claiming -------------------------------------------------------------------------------
 
 
-def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
-    """Lease up to `limit` due reminders to `worker_id` (the caller commits at once)."""
+def claim(
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    participants: Iterable[int] | None = None,
+) -> list[Claimed]:
+    """Lease up to `limit` due reminders to `worker_id` (the caller commits at once);
+    with `participants`, only theirs (the rest of a bundle the limit cut)."""
     due = or_(
         and_(
             Reminder.status == "planned",
@@ -87,15 +108,14 @@ def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[C
         ),
         and_(Reminder.status == "sending", Reminder.lease_expires_at < now),
     )
+    conditions = [due, Reminder.expires_at > now, planning.still_wanted()]
+    conditions.append(not_(planning.superseded(now)))
+    if participants is not None:
+        conditions.append(_among(Reminder.participant_id, participants))
     candidates = (
         select(Reminder.id)
-        .where(
-            due,
-            Reminder.expires_at > now,
-            planning.still_wanted(),
-            not_(planning.superseded(now)),
-        )
-        .order_by(Reminder.due_at)
+        .where(*conditions)
+        .order_by(Reminder.due_at, Reminder.participant_id, Reminder.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Reminder)
     )
@@ -117,10 +137,37 @@ def claim(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[C
             Reminder.schedule_event_id,
             Reminder.expires_at,
             Reminder.attempts,
+            Reminder.due_at,
         )
         .execution_options(synchronize_session=False)
     ).all()
     return [Claimed(*row) for row in rows]
+
+
+def claim_bundles(worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[Claimed]:
+    """`claim`, then the due reminders of the batch's last participant that the limit left
+    out, so that a bundle is never split between two batches."""
+    claimed = claim(worker_id, now, limit, lease)
+    if len(claimed) < limit:
+        return claimed
+    last = max(claimed, key=lambda c: (c.due_at, c.participant_id, c.id)).participant_id
+    return claimed + claim(worker_id, now, limit, lease, participants=[last])
+
+
+def renew(worker_id: str, ids: list[int], now: datetime, lease: timedelta) -> int:
+    """Extend the lease of reminders this worker still holds (the caller commits)."""
+    if not ids:
+        return 0
+    result = db.session.execute(
+        update(_REMINDERS)
+        .where(
+            _among(_REMINDERS.c.id, ids),
+            _REMINDERS.c.lease_owner == worker_id,
+            _REMINDERS.c.status == "sending",
+        )
+        .values(lease_expires_at=now + lease)
+    )
+    return result.rowcount or 0
 
 
 def _among(column: Any, ids: Iterable[int]) -> Any:
@@ -135,8 +182,16 @@ def _among(column: Any, ids: Iterable[int]) -> Any:
 # --- building messages ----------------------------------------------------------------------
 
 
+def bundles(claimed: list[Claimed]) -> list[list[Claimed]]:
+    """The claimed reminders grouped by participant and due minute, each by id."""
+    groups: dict[tuple[int, datetime], list[Claimed]] = defaultdict(list)
+    for c in sorted(claimed, key=lambda c: c.id):
+        groups[c.bundle_key].append(c)
+    return list(groups.values())
+
+
 def build_messages(claimed: list[Claimed], now: datetime) -> tuple[list[Outgoing], set[int]]:
-    """One message per active device of each reminder; and the reminders with no device."""
+    """One message per active device of each bundle; and the reminders with no device."""
     participant_ids = {c.participant_id for c in claimed}
     people = {
         row.id: row
@@ -160,27 +215,36 @@ def build_messages(claimed: list[Claimed], now: datetime) -> tuple[list[Outgoing
     ):
         devices[row.participant_id].append(row)
     messages, no_device = [], set()
-    for c in claimed:
-        person = people[c.participant_id]
-        if not devices[c.participant_id]:
-            no_device.add(c.id)
+    for bundle in bundles(claimed):
+        first = bundle[0]
+        person = people[first.participant_id]
+        if not devices[first.participant_id]:
+            no_device.update(c.id for c in bundle)
             continue
-        subject = "diary" if c.kind == "diary" else event_kinds.get(c.schedule_event_id, c.kind)
+        items = [
+            (
+                "diary" if c.kind == "diary" else event_kinds.get(c.schedule_event_id, c.kind),
+                c.target_date,
+            )
+            for c in bundle
+        ]
         today = now.astimezone(ZoneInfo(person.timezone)).date()
-        title, body = render(subject, c.target_date, today, person.locale)
-        for device in devices[c.participant_id]:
+        title, body = render_bundle(items, today, person.locale)
+        ids = tuple(c.id for c in bundle) if len(bundle) > 1 else ()
+        for device in devices[first.participant_id]:
             messages.append(
                 Outgoing(
-                    reminder_id=c.id,
+                    reminder_id=first.id,
                     device_id=device.id,
                     token=device.token,
                     platform=device.platform,
-                    kind=c.kind,
+                    kind=first.kind,
                     locale=person.locale,
                     title=title,
                     body=body,
-                    target_date=c.target_date.isoformat(),
-                    expires_at=c.expires_at,
+                    target_date=min(c.target_date for c in bundle).isoformat(),
+                    expires_at=max(c.expires_at for c in bundle),
+                    reminder_ids=ids,
                 )
             )
     return messages, no_device
@@ -264,19 +328,24 @@ def record(
     deliveries = []
     dead_tokens: dict[int, str] = {}
     attempts = {c.id: c.attempts for c in claimed}
+    # A bundle retries as one: its back-off counts from its most-tried reminder.
+    bundle_attempts: dict[int, int] = {}
     for message, outcome in zip(messages, outcomes, strict=True):
-        by_reminder[message.reminder_id].append(outcome)
-        deliveries.append(
-            {
-                "reminder_id": message.reminder_id,
-                "device_id": message.device_id,
-                "attempt": attempts[message.reminder_id],
-                "at": now,
-                "message_id": outcome.message_id,
-                "error_code": outcome.error_code,
-                "error": outcome.error,
-            }
-        )
+        most = max(attempts[rid] for rid in message.covers)
+        for rid in message.covers:
+            bundle_attempts[rid] = most
+            by_reminder[rid].append(outcome)
+            deliveries.append(
+                {
+                    "reminder_id": rid,
+                    "device_id": message.device_id,
+                    "attempt": attempts[rid],
+                    "at": now,
+                    "message_id": outcome.message_id,
+                    "error_code": outcome.error_code,
+                    "error": outcome.error,
+                }
+            )
         if outcome.deactivates_token:
             dead_tokens[message.device_id] = str(outcome.error_code)
     insert_rows(ReminderDelivery.__table__, deliveries)
@@ -296,7 +365,8 @@ def record(
                 "next_attempt_at": None,
             }
         else:
-            state = decide(reminder, by_reminder[reminder.id], now, retry_base, retry_cap)
+            paced = replace(reminder, attempts=bundle_attempts.get(reminder.id, reminder.attempts))
+            state = decide(paced, by_reminder[reminder.id], now, retry_base, retry_cap)
         counts["retrying" if state["status"] == "planned" else state["status"]] += 1
         if state["status"] == "sent":
             sent_ids.append(reminder.id)
@@ -360,11 +430,19 @@ class _Batch:
         else:
             self.outcomes = []
 
-    def result(self) -> list[Outcome]:
+    def result(self, timeout: float | None = None) -> list[Outcome]:
+        """FCM's answers; `TimeoutError` if they have not come within `timeout` seconds."""
         if self.outcomes is None:
             assert self.future is not None
-            self.outcomes = self.future.result()
+            try:
+                self.outcomes = self.future.result(timeout=timeout)
+            except FutureTimeout as exc:
+                raise TimeoutError from exc
         return self.outcomes
+
+    @property
+    def ids(self) -> list[int]:
+        return [c.id for c in self.claimed]
 
 
 class Worker:
@@ -422,8 +500,8 @@ class Worker:
             in_flight: _Batch | None = None
             while True:
                 upcoming = None if self.stopping.is_set() else self._next_batch()
-                if in_flight is not None:
-                    in_flight.result()  # FCM answered the current batch
+                if in_flight is not None:  # FCM answers the current batch
+                    self._await(in_flight, [b for b in (in_flight, upcoming) if b])
                 if upcoming is not None:
                     upcoming.start(pool, self.sender)  # the next one goes out at once...
                 if in_flight is not None:
@@ -432,10 +510,32 @@ class Worker:
                     return totals
                 in_flight = upcoming
 
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=float(self.config["REMINDER_LEASE_SECONDS"]))
+
+    def _await(self, batch: _Batch, held: list[_Batch]) -> list[Outcome]:
+        """Wait for FCM's answer to `batch`, renewing the lease of every batch held each
+        half lease meanwhile: a slow FCM must not hand a batch to a second worker.
+
+        The renewal is conditional on this worker still holding each row, so it never
+        takes back a reminder another worker has claimed after a lapse.
+        """
+        half = self.lease.total_seconds() / 2
+        while True:
+            try:
+                return batch.result(timeout=half)
+            except TimeoutError:
+                ids = [i for b in held for i in b.ids]
+                renewed = renew(self.id, ids, self.clock(), self.lease)
+                db.session.commit()
+                log.info(
+                    "worker %s: renewed the lease of %d/%d reminders", self.id, renewed, len(ids)
+                )
+
     def _next_batch(self) -> _Batch | None:
         batch = int(self.config["FCM_BATCH_SIZE"])
-        lease = timedelta(seconds=int(self.config["REMINDER_LEASE_SECONDS"]))
-        claimed = claim(self.id, self.clock(), batch, lease)
+        claimed = claim_bundles(self.id, self.clock(), batch, self.lease)
         db.session.commit()
         if not claimed:
             return None
@@ -472,7 +572,9 @@ class Worker:
         messages, no_device = build_messages(claimed, now)
         db.session.commit()
         batch = _Batch(claimed, messages, no_device, now)
-        batch.outcomes = self.sender.send(messages, now) if messages else []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcm-send") as pool:
+            batch.start(pool, self.sender)
+            self._await(batch, [batch])
         return self._finish(batch)
 
     def check_alerts(self) -> int:

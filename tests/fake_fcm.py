@@ -59,6 +59,11 @@ class Received:
     answer: str
     message: dict[str, Any]
     at: float
+    covers: tuple[str, ...] = ()  # every reminder id of a bundled message
+
+    @property
+    def reminder_ids(self) -> tuple[str, ...]:
+        return self.covers or ((self.reminder_id,) if self.reminder_id else ())
 
 
 @dataclass
@@ -177,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
                     answer,
                     message if state.record_bodies else {},
                     time.monotonic(),
+                    tuple(filter(None, data.get("reminder_ids", "").split(","))),
                 )
             )
             number = next(state.counter)
@@ -320,9 +326,9 @@ class FakeFcm:
             return list(self.state.received)
 
     def delivered(self) -> Counter:
-        """How many messages were accepted, per reminder id."""
+        """How many messages were accepted, per reminder id (a bundle counts for each)."""
         return Counter(
-            int(r.reminder_id) for r in self.received if r.answer == "ok" and r.reminder_id
+            int(rid) for r in self.received if r.answer == "ok" for rid in r.reminder_ids
         )
 
 
