@@ -312,10 +312,11 @@ def test_sync_entry_of_any_shape_gets_a_result(world: World):
     assert world.factory.scalar(select(func.count()).select_from(DiaryEntry)) == 0
 
 
+# A future --now writes only with --force; --dry-run runs the same pass and writes nothing.
 NOW_COMMANDS = (
-    ("alerts", "check"),
+    ("alerts", "check", "--dry-run"),
     ("notifications", "preview", "{study_code}", "--days", "2"),
-    ("notifications", "run"),
+    ("notifications", "run", "--dry-run"),
 )
 
 
