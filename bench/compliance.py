@@ -219,7 +219,8 @@ def floor_copy(dsn: str, sql: str) -> Callable[[], int]:
 # -- the API ----------------------------------------------------------------------------
 
 
-def api_calls(app: Any, site_code: str) -> dict[str, Callable[[], int]]:
+def bench_admin(app: Any) -> tuple[int, str]:
+    """A new admin account for a benchmark's API calls: its id and a bearer token."""
     from api.auth import issue_access_token
     from api.extensions import db
     from api.models import StaffUser
@@ -236,6 +237,11 @@ def api_calls(app: Any, site_code: str) -> dict[str, Callable[[], int]]:
         db.session.add(admin)
         db.session.commit()
         token = issue_access_token("staff", admin.id, "admin", 0)[0]
+        return admin.id, token
+
+
+def api_calls(app: Any, site_code: str) -> dict[str, Callable[[], int]]:
+    _admin_id, token = bench_admin(app)
     headers = {"Authorization": f"Bearer {token}"}
     client = app.test_client()
 

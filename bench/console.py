@@ -35,7 +35,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +46,7 @@ from sqlalchemy import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compliance import NOW, create_database, drop_database, load
+from compliance import NOW, bench_admin, create_database, drop_database, load
 
 GOAL = 1.5
 
@@ -71,23 +70,7 @@ def timed(run: Callable[[], Any], requests: int) -> list[float]:
 
 def clients(app: Any) -> tuple[Any, Any, dict[str, str]]:
     """A console client signed in as an admin, and the admin's API bearer header."""
-    from api.auth import issue_access_token
-    from api.extensions import db
-    from api.models import StaffUser
-
-    with app.app_context():
-        admin = StaffUser(
-            email=f"bench-admin-{uuid.uuid4().hex[:8]}@example.org",
-            password_hash="x",
-            role="admin",
-            is_active=True,
-            created_at=NOW,
-            auth_epoch=0,
-        )
-        db.session.add(admin)
-        db.session.commit()
-        token = issue_access_token("staff", admin.id, "admin", 0)[0]
-        admin_id = admin.id
+    admin_id, token = bench_admin(app)
     console = app.test_client()
     with console.session_transaction() as session:
         now = NOW.timestamp()  # the app's clock stands at NOW

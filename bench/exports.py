@@ -34,7 +34,6 @@ import os
 import resource
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.compliance import (
     NOW,
+    bench_admin,
     best_of,
     create_database,
     described,
@@ -136,22 +136,7 @@ def add_versions(dsn: str, amended_per_mille: int) -> dict[str, Any]:
 
 
 def api_calls(app: Any, site_code: str) -> dict[str, Callable[[], int]]:
-    from api.auth import issue_access_token
-    from api.extensions import db
-    from api.models import StaffUser
-
-    with app.app_context():
-        admin = StaffUser(
-            email=f"bench-admin-{uuid.uuid4().hex[:8]}@example.org",
-            password_hash="x",
-            role="admin",
-            is_active=True,
-            created_at=NOW,
-            auth_epoch=0,
-        )
-        db.session.add(admin)
-        db.session.commit()
-        token = issue_access_token("staff", admin.id, "admin", 0)[0]
+    _admin_id, token = bench_admin(app)
     headers = {"Authorization": f"Bearer {token}"}
     client = app.test_client()
 
