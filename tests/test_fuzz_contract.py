@@ -2,7 +2,9 @@
 
 Checks: no 5xx, every response conforms to its documented schema, status code, headers
 and content type. A bounded run is part of the test suite; `FUZZ_EXAMPLES` raises the
-number of generated cases per operation and role for a long run (see README).
+number of generated cases per operation and role for a long run (see README). Each run
+draws its cases from a fresh seed, printed at the start and in any failure;
+`FUZZ_SEED=<n>` replays that run's cases.
 """
 
 from __future__ import annotations
@@ -11,12 +13,24 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 
+from tests.fuzz_seed import derived_seed, run_seed
 from tests.helpers import Factory
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 ROLES = ("participant", "coordinator", "monitor", "admin")
+SEED = run_seed()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _announce_seed(pytestconfig: pytest.Config) -> None:
+    """Print the run's seed on the terminal, past pytest's output capture."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"contract fuzz: FUZZ_SEED={SEED} ({EXAMPLES} cases per operation and role)"
+        )
 
 
 def _token(factory: Factory, role: str) -> str:
@@ -27,13 +41,13 @@ def _token(factory: Factory, role: str) -> str:
     return factory.token(factory.staff(role, sites=("BJ302",) if role == "coordinator" else ()))
 
 
-def _fuzz_operation(operation, headers: dict[str, str]) -> None:
+def _fuzz_operation(operation, headers: dict[str, str], role: str) -> None:
+    @seed(derived_seed(SEED, role, operation.label))
     @given(case=operation.as_strategy())
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=list(HealthCheck),
-        derandomize=True,
         database=None,
     )
     def run(case) -> None:
@@ -52,8 +66,10 @@ def test_contract(app, factory: Factory, role: str):
         operation = result.ok()
         operations += 1
         try:
-            _fuzz_operation(operation, headers)
+            _fuzz_operation(operation, headers, role)
         except Exception as exc:  # collect every operation's failure, then report them all
             failures[operation.label] = f"{type(exc).__name__}: {exc}"[:2000]
     assert operations > 10
-    assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
+    assert not failures, f"replay with FUZZ_SEED={SEED}\n\n" + "\n\n".join(
+        f"{k}\n{v}" for k, v in failures.items()
+    )
