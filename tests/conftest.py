@@ -24,6 +24,7 @@ from api.db_roles import MAINTENANCE_SETTING
 from api.extensions import db, limiter
 from api.models import Base
 from api.services import login_throttle
+from tests import socket_guard
 from tests.helpers import Factory
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -51,6 +52,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Sockets reach the loopback alone for the whole run (PostgreSQL, Redis, fake FCM,
+    gunicorn and the browser all listen there); see `tests/socket_guard.py`."""
+    socket_guard.install()
+    yield
+    socket_guard.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_attempt() -> Iterator[None]:
+    """Fail the test if anything tried to reach beyond the loopback (DNS lookups included)."""
+    socket_guard.attempts.clear()
+    yield
+    assert socket_guard.attempts == [], f"outbound connections attempted: {socket_guard.attempts}"
 
 
 class Clock:

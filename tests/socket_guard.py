@@ -2,7 +2,16 @@
 
 `install()` patches `socket.connect`/`connect_ex` and `getaddrinfo`; an attempt to reach
 another address raises `OutboundBlocked` and is recorded in `attempts`. Subprocesses get
-the same guard through `sitecustomize` (see `tests/guarded_site/`).
+the same guard through `sitecustomize` (see `tests/guarded_site/`). `tests/conftest.py`
+installs it for the whole run and fails any test that made an attempt.
+
+Kept rather than replaced by pytest-socket, whose `--allow-hosts` mode does less than the
+suite needs: it patches `connect` only (not `connect_ex`, not name lookups, so a DNS
+query still leaves the machine); it lifts the guard for each test's teardown and between
+tests; it raises `RuntimeError`, which the HTTP clients under test (requests,
+firebase-admin's retries) do not take for a failed connection; and it keeps no record of
+attempts, so one that library code catches and swallows goes unseen. Nor can it guard the
+worker and gunicorn subprocesses, which load this module through `sitecustomize`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures of the reminder tests: the fake FCM server, a socket guard, an FCM sender."""
+"""Fixtures of the reminder tests: the fake FCM server and an FCM sender."""
 
 from __future__ import annotations
 
@@ -13,20 +13,7 @@ from flask import Flask
 from api.clock import utcnow
 from api.extensions import db
 from api.models import Device, Participant
-from tests import socket_guard
 from tests.fake_fcm import FakeFcm
-
-
-@pytest.fixture(autouse=True)
-def guard_sockets() -> Iterator[None]:
-    """Fail the test if anything reaches beyond the loopback (DNS lookups included)."""
-    socket_guard.attempts.clear()
-    socket_guard.install()
-    try:
-        yield
-    finally:
-        socket_guard.uninstall()
-    assert socket_guard.attempts == [], f"outbound connections attempted: {socket_guard.attempts}"
 
 
 @pytest.fixture
