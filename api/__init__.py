@@ -8,36 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
-from api.extensions import api, db, limiter, migrate
+from api.extensions import db, migrate, new_limiter
 from api.observability import configure_logging, install_request_tracking
+from api.openapi import OPENAPI_SETTINGS, init_api
 from api.study import load_study_config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
-
-OPENAPI_SETTINGS = {
-    "API_TITLE": "Symptom diary",
-    "API_VERSION": "v1",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/api/v1",
-    "OPENAPI_JSON_PATH": "openapi.json",
-    "API_SPEC_OPTIONS": {
-        "info": {
-            "description": "The participant backend of the UC-MSC liver-cirrhosis trial: the "
-            "phone's symptom diary, the sites' review and push reminders. Bearer JWTs "
-            "(access 15 minutes, refreshed at /auth/refresh). Every error has one shape "
-            "`{code, status, message, error, errors}` with a stable `error` code; another "
-            "site's data answers 404. The rules behind each answer (diary day, backfill, "
-            "lateness, amendments, compliance, alerts, reminders, every error code) are in "
-            "the repository's docs/ folder."
-        }
-    },
-}
-
 
 MAX_ID = 2**31 - 1  # PostgreSQL `integer`
 
@@ -82,12 +62,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.services import login_throttle
 
     login_throttle.init_app(app)  # checks RATELIMIT_STORAGE_URI before flask-limiter uses it
-    limiter.init_app(app)
-    api.init_app(app)
-    api.register_converter(IdConverter, integerconverter2paramschema)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
+    limiter = new_limiter(app)
+    api = init_api(app, IdConverter)
 
     from api.cli import register_cli
     from api.errors import register_error_handlers
@@ -96,7 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     install_request_tracking(app)
     install_metrics(app)
-    register_resources(app)
+    register_resources(app, api, limiter)
     register_error_handlers(app)
     register_cli(app)
 

@@ -16,6 +16,7 @@ from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api.extensions import db
 from api.observability import current_request_id
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,6 @@ def _is_connection_lost(exc: DBAPIError) -> bool:
 
 def handle_database_error(exc: DBAPIError) -> Response:
     """A lost database is a 503 the phone retries, never a stack trace."""
-    from api.extensions import db
-
     db.session.rollback()
     if _is_connection_lost(exc):
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
