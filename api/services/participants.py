@@ -89,9 +89,6 @@ class Enrolment:
     activation_code: str
     activation_code_expires_at: datetime
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.participant, name)
-
 
 def enrol(
     actor: Actor,
