@@ -15,6 +15,7 @@ from api.config import check_production_safety, ensure_jwt_secret, from_environm
 from api.extensions import db, migrate, new_limiter
 from api.observability import configure_logging, install_request_tracking
 from api.openapi import OPENAPI_SETTINGS, init_api
+from api.sqlite import configure_sqlite, is_sqlite
 from api.study import load_study_config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -54,7 +55,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter
     db.init_app(app)
-    _configure_sqlite(app)
+    if is_sqlite(app):
+        with app.app_context():
+            configure_sqlite(db.engine)
     from api.chain import install_chain_events
 
     install_chain_events()
@@ -110,32 +113,6 @@ def _hide_row_values(record: logging.LogRecord) -> bool:
     return True
 
 
-def _configure_sqlite(app: Flask) -> None:
-    """WAL, foreign keys and write-locking transactions for the embedded database."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
-    from sqlalchemy import event
-
-    with app.app_context():
-        engine = db.engine
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy, not the driver, open transactions (see _begin_immediate).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
-            # Take the write lock up front: two transactions that read then write would
-            # otherwise fail with "database is locked" instead of waiting their turn.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def _migrate(app: Flask) -> None:
     """Bring the schema to the latest migration (the embedded default does it at start).
 
@@ -169,6 +146,7 @@ def _seed_sites(app: Flask) -> None:
         try:
             if inspect(db.engine).has_table("sites"):
                 ensure_sites(app.extensions["study"])
+                db.session.commit()
         except DBAPIError as exc:
             db.session.rollback()
             log = logging.getLogger(__name__)

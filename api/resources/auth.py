@@ -71,7 +71,11 @@ class Refresh(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     def post(self, body: dict):
         """Rotate a refresh token; reusing an old one revokes its family."""
-        pair = sessions.refresh_session(body["refresh_token"])
+        try:
+            pair = sessions.refresh_session(body["refresh_token"])
+        except sessions.RefreshReused:
+            db.session.commit()  # the family's revocation stands
+            raise
         db.session.commit()
         return pair
 

@@ -161,6 +161,15 @@ def _subject_still_valid(token: RefreshToken) -> tuple[str, int] | None:
     return None
 
 
+class RefreshReused(Unauthorized):
+    """A used refresh token came back after the grace: its family is revoked.
+
+    The revocation must outlive the 401, so the caller commits before answering.
+    """
+
+    error = "refresh_token_reused"
+
+
 def _invalid_refresh() -> Unauthorized:
     return Unauthorized("The refresh token is not valid.", error="invalid_refresh_token")
 
@@ -264,12 +273,8 @@ def _accept_retry_or_revoke(token: RefreshToken, now: datetime, grace: timedelta
     if stopped is not None and now - stopped <= grace:
         return
     _revoke_family(token.family_id, now, "reuse_detected")
-    db.session.commit()
     log.warning("refresh token reuse: family %s revoked", token.family_id)
-    raise Unauthorized(
-        "This refresh token was already used; the session has been revoked.",
-        error="refresh_token_reused",
-    )
+    raise RefreshReused("This refresh token was already used; the session has been revoked.")
 
 
 def logout(refresh_token: str) -> None:
