@@ -11,6 +11,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from api import settings
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
 from api.extensions import db, migrate, new_limiter
 from api.observability import configure_logging, install_request_tracking
@@ -44,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _trust_proxies(app)
 
     app.extensions["study"] = load_study_config(app.config.get("STUDY_CONFIG"))
+    settings.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(instance_path, exist_ok=True)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
