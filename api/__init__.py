@@ -8,36 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from api import settings
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
-from api.extensions import api, db, limiter, migrate
+from api.extensions import db, migrate, new_limiter
 from api.observability import configure_logging, install_request_tracking
+from api.openapi import OPENAPI_SETTINGS, init_api
+from api.sqlite import configure_sqlite, is_sqlite
 from api.study import load_study_config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
-
-OPENAPI_SETTINGS = {
-    "API_TITLE": "Symptom diary",
-    "API_VERSION": "v1",
-    "OPENAPI_VERSION": "3.0.3",
-    "OPENAPI_URL_PREFIX": "/api/v1",
-    "OPENAPI_JSON_PATH": "openapi.json",
-    "API_SPEC_OPTIONS": {
-        "info": {
-            "description": "The participant backend of the UC-MSC liver-cirrhosis trial: the "
-            "phone's symptom diary, the sites' review and push reminders. Bearer JWTs "
-            "(access 15 minutes, refreshed at /auth/refresh). Every error has one shape "
-            "`{code, status, message, error, errors}` with a stable `error` code; another "
-            "site's data answers 404. The rules behind each answer (diary day, backfill, "
-            "lateness, amendments, compliance, alerts, reminders, every error code) are in "
-            "the repository's docs/ folder."
-        }
-    },
-}
-
 
 MAX_ID = 2**31 - 1  # PostgreSQL `integer`
 
@@ -63,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _trust_proxies(app)
 
     app.extensions["study"] = load_study_config(app.config.get("STUDY_CONFIG"))
+    settings.init_app(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(instance_path, exist_ok=True)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
@@ -74,7 +57,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter
     db.init_app(app)
-    _configure_sqlite(app)
+    if is_sqlite(app):
+        with app.app_context():
+            configure_sqlite(db.engine)
     from api.chain import install_chain_events
 
     install_chain_events()
@@ -82,12 +67,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api.services import login_throttle
 
     login_throttle.init_app(app)  # checks RATELIMIT_STORAGE_URI before flask-limiter uses it
-    limiter.init_app(app)
-    api.init_app(app)
-    api.register_converter(IdConverter, integerconverter2paramschema)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-    )
+    limiter = new_limiter(app)
+    api = init_api(app, IdConverter)
 
     from api.cli import register_cli
     from api.errors import register_error_handlers
@@ -96,7 +77,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     install_request_tracking(app)
     install_metrics(app)
-    register_resources(app)
+    register_resources(app, api, limiter)
     register_error_handlers(app)
     register_cli(app)
 
@@ -134,32 +115,6 @@ def _hide_row_values(record: logging.LogRecord) -> bool:
     return True
 
 
-def _configure_sqlite(app: Flask) -> None:
-    """WAL, foreign keys and write-locking transactions for the embedded database."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
-    from sqlalchemy import event
-
-    with app.app_context():
-        engine = db.engine
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy, not the driver, open transactions (see _begin_immediate).
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
-            # Take the write lock up front: two transactions that read then write would
-            # otherwise fail with "database is locked" instead of waiting their turn.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-
 def _migrate(app: Flask) -> None:
     """Bring the schema to the latest migration (the embedded default does it at start).
 
@@ -193,6 +148,7 @@ def _seed_sites(app: Flask) -> None:
         try:
             if inspect(db.engine).has_table("sites"):
                 ensure_sites(app.extensions["study"])
+                db.session.commit()
         except DBAPIError as exc:
             db.session.rollback()
             log = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from api.clock import utcnow
 from api.errors import Forbidden, Unauthorized
 from api.extensions import db
 from api.models import Participant, StaffUser
+from api.parsing import DiaryParser
 
 ALGORITHM = "HS256"
 STAFF_ROLES = ("coordinator", "monitor", "admin")
@@ -234,6 +235,8 @@ def require_roles(roles: Iterable[str], *, during_password_change: bool = False)
 
 class Blueprint(SmorestBlueprint):
     """A flask-smorest Blueprint whose `auth` decorator checks roles and documents it."""
+
+    ARGUMENTS_PARSER = DiaryParser()
 
     def auth(
         self, *roles: str, during_password_change: bool = False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
@@ -20,3 +21,16 @@ def utcnow() -> datetime:
         clock: Clock = current_app.config.get("CLOCK") or system_clock
         return clock()
     return system_clock()
+
+
+@contextmanager
+def installed_clock(clock: Clock) -> Iterator[Clock]:
+    """Make `clock` the current app's clock for a block (the demo writes months of history
+    at chosen instants), then put the previous one back."""
+    config = current_app.config
+    saved = config.get("CLOCK")
+    config["CLOCK"] = clock
+    try:
+        yield clock
+    finally:
+        config["CLOCK"] = saved

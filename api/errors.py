@@ -16,6 +16,7 @@ from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from api.extensions import db
 from api.observability import current_request_id
 
 log = logging.getLogger(__name__)
@@ -233,8 +234,6 @@ def _is_connection_lost(exc: DBAPIError) -> bool:
 
 def handle_database_error(exc: DBAPIError) -> Response:
     """A lost database is a 503 the phone retries, never a stack trace."""
-    from api.extensions import db
-
     db.session.rollback()
     if _is_connection_lost(exc):
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else exc)
@@ -248,21 +247,9 @@ def handle_database_error(exc: DBAPIError) -> Response:
     return error_response(500, message="Internal server error.")
 
 
-def _from_json_decoder(exc: BaseException) -> bool:
-    """A RecursionError raised while decoding a request body (``[[[[…]]]]``), not a bug."""
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename.endswith(("json/decoder.py", "json/__init__.py")):
-            return True
-        tb = tb.tb_next
-    return False
-
-
 def handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return handle_http_exception(exc)
-    if isinstance(exc, RecursionError) and _from_json_decoder(exc):
-        return error_response(400, message="The JSON body is nested too deeply.")
     log.exception("unhandled error")
     return error_response(500, message="Internal server error.")
 

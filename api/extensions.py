@@ -1,41 +1,35 @@
-"""Flask extensions, created once and bound to the app in the factory."""
+"""The process-wide Flask extensions (database, migrations) and the per-app limiter's maker.
+
+`db` and `migrate` keep their state on each app, so one instance serves every app. The
+flask-limiter `Limiter` keeps its storage on itself: each app gets its own from
+`new_limiter`, found again with `limiter_for`.
+"""
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
-from werkzeug.exceptions import HTTPException
 
-from api.errors import ErrorSchema, handle_http_exception
 from api.models.base import Base
 
-
-class DiaryApi(Api):
-    """flask-smorest's Api, answering and documenting errors in the contract's shape."""
-
-    ERROR_SCHEMA = ErrorSchema
-
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
-        return handle_http_exception(error)
-
-    def _register_pagination_header(self) -> None:
-        """Document X-Pagination as what it is on the wire: a JSON text, not an object."""
-        self.spec.components.header(
-            "PAGINATION",
-            {
-                "description": "Pagination metadata as JSON: total, total_pages, first_page, "
-                "last_page, page, previous_page, next_page",
-                "schema": {"type": "string"},
-            },
-            lazy=True,
-        )
-
+LIMITER = "diary_limiter"
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = DiaryApi()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def new_limiter(app: Flask) -> Limiter:
+    """A flask-limiter bound to `app` alone (its storage is `RATELIMIT_STORAGE_URI`)."""
+    limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+    limiter.init_app(app)
+    app.extensions[LIMITER] = limiter
+    return limiter
+
+
+def limiter_for(app: Flask | None = None) -> Limiter:
+    """The limiter of `app` (the current app when not given)."""
+    target = app if app is not None else current_app
+    return target.extensions[LIMITER]  # type: ignore[no-any-return]

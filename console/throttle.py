@@ -11,7 +11,7 @@ from flask import current_app, request
 from limits import parse
 
 from api.errors import TooManyAttempts
-from api.extensions import limiter
+from api.extensions import limiter_for
 from api.models import StaffUser
 from api.services import login_throttle, sessions
 
@@ -27,11 +27,11 @@ def check_password_guess(staff_id: int) -> None:
     """Wrong current passwords on the console's password form, per account
     (`LOGIN_RATE_LIMIT`): a borrowed session must not guess the password on."""
     rule = parse(current_app.config["LOGIN_RATE_LIMIT"])
-    if not limiter.limiter.test(rule, "console-password", str(staff_id)):
+    if not limiter_for().limiter.test(rule, "console-password", str(staff_id)):
         raise TooManyAttempts("Too many attempts; wait before trying again.", retry_after=60)
 
 
 def count_password_guess(staff_id: int) -> None:
-    limiter.limiter.hit(
+    limiter_for().limiter.hit(
         parse(current_app.config["LOGIN_RATE_LIMIT"]), "console-password", str(staff_id)
     )

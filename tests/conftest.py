@@ -21,7 +21,7 @@ from sqlalchemy import make_url, text
 from api import create_app
 from api.config import normalise_database_url
 from api.db_roles import MAINTENANCE_SETTING
-from api.extensions import db, limiter
+from api.extensions import db, limiter_for
 from api.models import Base
 from api.services import login_throttle
 from tests import socket_guard
@@ -159,7 +159,7 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
         return
     application: Flask = request.getfixturevalue("app")
     with application.app_context():
-        limiter.reset()
+        limiter_for(application).reset()
         login_throttle.reset(application)
         db.session.remove()
         tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEPT_TABLES]

@@ -293,15 +293,11 @@ def test_failed_login_counts_live_in_redis_when_configured(app, tmp_path, databa
     def attempt(app) -> int:
         return app.test_client().post(LOGIN, json=body, environ_base=client_env).status_code
 
-    try:
-        first = create_app(config)
-        for _ in range(5):
-            assert attempt(first) == 401
-        second = create_app(config)
-        assert attempt(second) == 429
-        # The in-memory default forgets: a new process would start from zero.
-        third = create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
-        assert attempt(third) == 401
-    finally:
-        # The limiter is process-wide: put the in-memory storage back for other tests.
-        create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
+    first = create_app(config)
+    for _ in range(5):
+        assert attempt(first) == 401
+    second = create_app(config)
+    assert attempt(second) == 429
+    # The in-memory default forgets: a new process would start from zero.
+    third = create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
+    assert attempt(third) == 401

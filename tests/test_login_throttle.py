@@ -211,8 +211,6 @@ def test_unsupported_or_bad_limit_settings_refuse_to_start(tmp_path):
         create_app({**base, "LOGIN_RATE_LIMIT": "five please"})
     with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT"):
         create_app({**base, "TRUSTED_PROXY_COUNT": -1})
-    # Put the process-wide flask-limiter back on memory for the other tests.
-    create_app(base)
 
 
 def test_failed_logins_from_many_processes_add_up_in_redis(database_url, clock):
@@ -229,20 +227,17 @@ def test_failed_logins_from_many_processes_add_up_in_redis(database_url, clock):
     email = f"shared-{uuid.uuid4().hex}@example.org"
     rand = uuid.uuid4().int
     peer = {"REMOTE_ADDR": f"10.{rand % 250}.{rand // 250 % 250}.{rand // 62500 % 250}"}
-    try:
-        one, two = create_app(config), create_app(config)
+    one, two = create_app(config), create_app(config)
 
-        def fail(app: Flask) -> int:
-            body = {"email": email, "password": "wrong"}
-            return app.test_client().post(LOGIN, json=body, environ_base=peer).status_code
+    def fail(app: Flask) -> int:
+        body = {"email": email, "password": "wrong"}
+        return app.test_client().post(LOGIN, json=body, environ_base=peer).status_code
 
-        assert [fail(one) for _ in range(3)] + [fail(two) for _ in range(2)] == [401] * 5
-        refused = one.test_client().post(
-            LOGIN, json={"email": email, "password": "wrong"}, environ_base=peer
-        )
-        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
-        with two.app_context():
-            login_throttle.record_success(email, peer["REMOTE_ADDR"])
-        assert fail(one) == 401  # the success in the other process cleared the count
-    finally:
-        create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
+    assert [fail(one) for _ in range(3)] + [fail(two) for _ in range(2)] == [401] * 5
+    refused = one.test_client().post(
+        LOGIN, json={"email": email, "password": "wrong"}, environ_base=peer
+    )
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    with two.app_context():
+        login_throttle.record_success(email, peer["REMOTE_ADDR"])
+    assert fail(one) == 401  # the success in the other process cleared the count

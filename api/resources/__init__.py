@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_limiter import Limiter
+from flask_smorest import Api
 
-from api.extensions import api
 from api.resources import (
     adverse_events,
     alerts,
@@ -46,8 +47,10 @@ API_BLUEPRINTS = (
 )
 
 
-def register_resources(app: Flask) -> None:
+def register_resources(app: Flask, api: Api, limiter: Limiter) -> None:
+    """Register the blueprints on this app's `api`, then bind their limits to `limiter`."""
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     for blueprint in API_BLUEPRINTS:
         api.register_blueprint(blueprint)
+    auth.limit_activation(app, limiter)

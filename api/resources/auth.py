@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 from flask.views import MethodView
+from flask_limiter import Limiter
 
 from api.auth import Blueprint
-from api.extensions import db, limiter
+from api.extensions import db
 from api.schemas.auth import ActivateSchema, RefreshSchema, StaffLoginSchema, TokenPairSchema
 from api.services import login_throttle, sessions
 
@@ -17,10 +18,17 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code in (401, 422)
 
 
-# Activation codes are random: guessing one is limited per client address alone.
-_per_client = limiter.limit(
-    lambda: current_app.config["LOGIN_CLIENT_RATE_LIMIT"], deduct_when=_failed
-)
+def limit_activation(app: Flask, limiter: Limiter) -> None:
+    """Activation codes are random: guessing one is limited per client address alone.
+
+    The limit is bound here, once the view is registered, because the limiter is the
+    app's own (made in `create_app`), not a module global a decorator could name.
+    """
+    endpoint = f"{blp.name}.{ParticipantActivate.__name__}"
+    per_client = limiter.limit(
+        lambda: current_app.config["LOGIN_CLIENT_RATE_LIMIT"], deduct_when=_failed
+    )
+    app.view_functions[endpoint] = per_client(app.view_functions[endpoint])
 
 
 @blp.route("/staff/login")
@@ -43,8 +51,6 @@ class StaffLogin(MethodView):
 
 @blp.route("/participants/activate")
 class ParticipantActivate(MethodView):
-    decorators = [_per_client]
-
     @blp.public
     @blp.arguments(ActivateSchema)
     @blp.response(200, TokenPairSchema)
@@ -65,7 +71,11 @@ class Refresh(MethodView):
     @blp.alt_response(401, response="UNAUTHORIZED")
     def post(self, body: dict):
         """Rotate a refresh token; reusing an old one revokes its family."""
-        pair = sessions.refresh_session(body["refresh_token"])
+        try:
+            pair = sessions.refresh_session(body["refresh_token"])
+        except sessions.RefreshReused:
+            db.session.commit()  # the family's revocation stands
+            raise
         db.session.commit()
         return pair
 

@@ -1,5 +1,7 @@
 """Participants, as staff and as the participant see them."""
 
+from typing import Any
+
 from marshmallow import fields, validate
 
 from api.models.participant import ARMS, PARTICIPANT_STATUSES
@@ -33,6 +35,12 @@ class EnrolledParticipantSchema(ParticipantSchema):
 
     activation_code = fields.String(dump_only=True)
     activation_code_expires_at = fields.AwareDateTime(dump_only=True)
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        """Dump an `Enrolment`: the code from it, every other field from its participant."""
+        if attr.startswith("activation_code"):
+            return super().get_attribute(obj, attr, default)
+        return super().get_attribute(obj.participant, attr, default)
 
 
 class ParticipantCreateSchema(BaseSchema):

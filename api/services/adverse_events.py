@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from api.models import AdverseEvent, DiaryEntry, Participant
 from api.services.alerts import raise_alert
 from api.services.participants import local_today
 from api.services.rules import Refused
+from api.settings import study
 
 AUDITED_FIELDS = (
     "term",
@@ -39,7 +39,7 @@ def report_deadline(ae: AdverseEvent) -> datetime | None:
     """When a serious event must have reached the sponsor: awareness + the configured hours."""
     if not ae.serious or ae.awareness_at is None:
         return None
-    return ae.awareness_at + timedelta(hours=current_app.extensions["study"].sae_report_hours)
+    return ae.awareness_at + timedelta(hours=study().sae_report_hours)
 
 
 def is_overdue(ae: AdverseEvent, now: datetime) -> bool:
@@ -269,7 +269,7 @@ def overdue_serious_count(now: datetime) -> int:
     Only events with an awareness time older than the deadline's hours are candidates,
     a handful; whether each is serious is the model's rule, read in Python.
     """
-    hours = current_app.extensions["study"].sae_report_hours
+    hours = study().sae_report_hours
     candidates = db.session.scalars(
         select(AdverseEvent).where(
             AdverseEvent.reported_at.is_(None),

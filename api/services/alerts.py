@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +13,7 @@ from api.errors import Conflict
 from api.extensions import db
 from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
 from api.services.rules import Refused
+from api.settings import study as current_study
 
 # Higher index = more severe; a symptom alert is not raised where a worse one exists.
 _SYMPTOM_KINDS = ("symptom", "symptom_urgent")
@@ -54,7 +54,7 @@ def raise_alert(
 
 
 def symptom_alert_kind(discomfort_grade: int) -> str | None:
-    study = current_app.extensions["study"]
+    study = current_study()
     if discomfort_grade >= study.symptom_urgent_grade:
         return "symptom_urgent"
     if discomfort_grade >= study.symptom_grade:
@@ -106,7 +106,7 @@ def check_missed_diaries(now: datetime) -> int:
     """
     from api.services.compliance import missed_runs
 
-    study = current_app.extensions["study"]
+    study = current_study()
     runs = missed_runs(now, study.missed_diary_days)
     if not runs:
         return 0

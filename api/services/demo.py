@@ -25,16 +25,14 @@ from __future__ import annotations
 import random
 import secrets
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import func, select
 
 from api.audit import Actor, record_audit, snapshot
+from api.clock import installed_clock
 from api.extensions import db
 from api.models import Alert, DiaryEntry, Participant, Site
 from api.schemas.diary import utc_offset_minutes
@@ -156,19 +154,6 @@ class DemoClock:
         return self.instant
 
 
-@contextmanager
-def _clock(now: datetime) -> Iterator[DemoClock]:
-    """Install a `DemoClock` as the app's `CLOCK` for the build, and put back the old one."""
-    config = current_app.config
-    saved = config.get("CLOCK")
-    clock = DemoClock(now)
-    config["CLOCK"] = clock
-    try:
-        yield clock
-    finally:
-        config["CLOCK"] = saved
-
-
 def local(day: date, at: time, zone: str = SITE_ZONE) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(zone))
 
@@ -180,7 +165,8 @@ def build_demo(now: datetime, *, seed: int | None = None) -> DemoSummary:
     rng = random.Random(seed)
     summary = DemoSummary()
     sites = list(db.session.scalars(select(Site).order_by(Site.code)))
-    with _clock(now) as clock:
+    clock = DemoClock(now)
+    with installed_clock(clock):
         clock.at(now - timedelta(days=400))
         for role, email in (
             ("admin", "admin@demo.example.org"),

@@ -134,8 +134,8 @@ def _streamed(stmt: Select[Any], engine: Engine) -> Iterator[Any]:
 def _keyset_batches(stmt: Select[Any], engine: Engine, keys: tuple[Any, ...]) -> Iterator[Any]:
     """SQLite: batches after the last key seen, each in a short read.
 
-    A transaction there takes the database's write lock (see `api._configure_sqlite`),
-    so one held open for a whole download would stall every diary submission.
+    The stream runs after its request, so its transactions take the write lock (see
+    `api.sqlite`): one held open for a whole download would stall every diary submission.
     """
     width = len(keys)
     keyed = stmt.add_columns(*keys).limit(BATCH_ROWS)

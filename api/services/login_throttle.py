@@ -38,6 +38,7 @@ from limits import parse
 from api.clock import utcnow
 from api.config import ConfigError
 from api.errors import DomainError, TooManyAttempts, Unauthorized
+from api.settings import settings
 
 T = TypeVar("T")
 
@@ -199,22 +200,22 @@ def _store() -> _Store:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-def _window(name: str) -> tuple[int, int]:
-    item = parse(current_app.config[name])
+def _window(limit: str) -> tuple[int, int]:
+    item = parse(limit)
     return item.amount, int(item.get_expiry())
 
 
 def account_delay(failures: int) -> int:
     """Seconds the account waits after its `failures`-th failure (0 below the threshold)."""
-    after = int(current_app.config["LOGIN_ACCOUNT_BACKOFF_AFTER"])
+    after = settings().login_account_backoff_after
     if failures < after:
         return 0
-    ceiling = int(current_app.config["LOGIN_ACCOUNT_MAX_DELAY_SECONDS"])
+    ceiling = settings().login_account_max_delay_seconds
     return int(min(2 ** min(failures - after, 30), ceiling))
 
 
-def _window_wait(count: _Count | None, limit_name: str, now: float) -> float:
-    amount, seconds = _window(limit_name)
+def _window_wait(count: _Count | None, limit: str, now: float) -> float:
+    amount, seconds = _window(limit)
     if count is None or now >= count.at + seconds or count.n < amount:
         return 0.0
     return count.at + seconds - now
@@ -229,10 +230,10 @@ def _account_wait(count: _Count | None, now: float) -> float:
 def seconds_to_wait(email: str, client_address: str | None) -> int:
     """How long this account may not be tried from this client (0: go ahead)."""
     pair_key, client_key, account_key = _keys(email, client_address)
-    store, now = _store(), utcnow().timestamp()
+    store, now, limits = _store(), utcnow().timestamp(), settings()
     waits = (
-        _window_wait(_Count.load(store.get(pair_key)), "LOGIN_RATE_LIMIT", now),
-        _window_wait(_Count.load(store.get(client_key)), "LOGIN_CLIENT_RATE_LIMIT", now),
+        _window_wait(_Count.load(store.get(pair_key)), limits.login_rate_limit, now),
+        _window_wait(_Count.load(store.get(client_key)), limits.login_client_rate_limit, now),
         0.0
         if store.get(_known_key(email, client_address))
         else _account_wait(_Count.load(store.get(account_key)), now),
@@ -252,9 +253,10 @@ def check(email: str, client_address: str | None) -> None:
 def record_failure(email: str, client_address: str | None) -> None:
     """Count a wrong e-mail or password (known and unknown accounts alike)."""
     pair_key, client_key, account_key = _keys(email, client_address)
-    store, now = _store(), utcnow().timestamp()
-    for key, name in ((pair_key, "LOGIN_RATE_LIMIT"), (client_key, "LOGIN_CLIENT_RATE_LIMIT")):
-        seconds = _window(name)[1]
+    store, now, limits = _store(), utcnow().timestamp(), settings()
+    windows = ((pair_key, limits.login_rate_limit), (client_key, limits.login_client_rate_limit))
+    for key, limit in windows:
+        seconds = _window(limit)[1]
 
         def add_to_window(raw: str | None, seconds: int = seconds) -> str:
             count = _Count.load(raw)
@@ -270,7 +272,7 @@ def record_failure(email: str, client_address: str | None) -> None:
             return _Count(1, now).dump()
         return _Count(count.n + 1, now).dump()
 
-    ceiling = int(current_app.config["LOGIN_ACCOUNT_MAX_DELAY_SECONDS"])
+    ceiling = limits.login_account_max_delay_seconds
     store.update(account_key, add_to_account, ttl=ACCOUNT_MEMORY_SECONDS + ceiling)
 
 

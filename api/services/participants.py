@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select, update
 
 from api.audit import Actor, record_audit, snapshot
@@ -20,6 +19,7 @@ from api.models import ActivationCode, Participant, Site
 from api.services import schedule
 from api.services.rules import Refused
 from api.services.sessions import normalise_activation_code, revoke_all_sessions
+from api.settings import settings, study
 from api.study import StudyConfig
 
 # Crockford's base32 without I, L, O, U: easy to read aloud and type on a phone.
@@ -30,7 +30,7 @@ AUDITED_FIELDS = ("status", "status_reason", *PROFILE_FIELDS)
 
 
 def study_config() -> StudyConfig:
-    return current_app.extensions["study"]
+    return study()
 
 
 def local_today(participant: Participant, now: datetime) -> Any:
@@ -57,7 +57,7 @@ def _issue_activation_code(
         .values(revoked_at=now)
     )
     code = _new_activation_code()
-    expires_at = now + current_app.config["ACTIVATION_CODE_TTL"]
+    expires_at = now + settings().activation_code_ttl
     db.session.add(
         ActivationCode(
             participant_id=participant.id,
@@ -88,9 +88,6 @@ class Enrolment:
     participant: Participant
     activation_code: str
     activation_code_expires_at: datetime
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.participant, name)
 
 
 def enrol(

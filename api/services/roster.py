@@ -6,7 +6,7 @@ One compliance statement for every participant of the filter (the same SQL as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -29,12 +29,14 @@ SORT_KEYS = {
 
 
 @dataclass
-class RosterRow:
-    compliance: ParticipantCompliance
+class RosterRow(ParticipantCompliance):
+    """A participant's compliance with their next event: one row of the table."""
+
     next_event: ScheduleEvent | None
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.compliance, name)
+    @classmethod
+    def of(cls, row: ParticipantCompliance, next_event: ScheduleEvent | None) -> RosterRow:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(row)}, next_event=next_event)
 
 
 @dataclass
@@ -72,7 +74,7 @@ def roster(
     shown = rows[start : start + page_size]
     nexts = next_events([row.participant_id for row in shown], now)
     return RosterPage(
-        [RosterRow(row, nexts.get(row.participant_id)) for row in shown],
+        [RosterRow.of(row, nexts.get(row.participant_id)) for row in shown],
         len(rows),
         page,
         page_size,

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import distinct, func, select, update
 
 from api.audit import record_audit
@@ -24,6 +23,7 @@ from api.clock import utcnow
 from api.errors import Unauthorized
 from api.extensions import db
 from api.models import ActivationCode, Participant, RefreshToken, StaffUser
+from api.settings import settings
 
 log = logging.getLogger(__name__)
 # The revocation reason of a link another link of its family replaced by being used.
@@ -55,7 +55,7 @@ def _issue_pair(
     """
     now = utcnow()
     started = family_started_at or now
-    config = current_app.config
+    config = settings()
     access, expires_in = issue_access_token(kind, subject_id, role, epoch)
     refresh = new_secret(32)
     db.session.add(
@@ -65,9 +65,7 @@ def _issue_pair(
             subject_type=kind,
             subject_id=subject_id,
             issued_at=now,
-            expires_at=min(
-                now + config["REFRESH_TOKEN_TTL"], started + config["REFRESH_FAMILY_MAX_AGE"]
-            ),
+            expires_at=min(now + config.refresh_token_ttl, started + config.refresh_family_max_age),
             family_started_at=started,
             parent_id=parent_id,
         )
@@ -161,6 +159,15 @@ def _subject_still_valid(token: RefreshToken) -> tuple[str, int] | None:
     return None
 
 
+class RefreshReused(Unauthorized):
+    """A used refresh token came back after the grace: its family is revoked.
+
+    The revocation must outlive the 401, so the caller commits before answering.
+    """
+
+    error = "refresh_token_reused"
+
+
 def _invalid_refresh() -> Unauthorized:
     return Unauthorized("The refresh token is not valid.", error="invalid_refresh_token")
 
@@ -177,13 +184,13 @@ def refresh_session(refresh_token: str) -> TokenPair:
     and a thief's replay after the grace kills the thief's and the owner's links alike.
     """
     now = utcnow()
-    config = current_app.config
+    config = settings()
     token = db.session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_secret(refresh_token))
     )
     if token is None or (token.revoked_at is not None and token.revoked_reason != SUPERSEDED):
         raise _invalid_refresh()
-    if token.family_started_at + config["REFRESH_FAMILY_MAX_AGE"] <= now:
+    if token.family_started_at + config.refresh_family_max_age <= now:
         raise Unauthorized(
             "This session has reached its maximum age; sign in again (a phone needs a new "
             "activation code from its site).",
@@ -195,7 +202,7 @@ def refresh_session(refresh_token: str) -> TokenPair:
     if _claim(token, now):
         _supersede_siblings(token, now)
     else:
-        _accept_retry_or_revoke(token, now, config["REFRESH_REUSE_GRACE"])
+        _accept_retry_or_revoke(token, now, config.refresh_reuse_grace)
     subject = _subject_still_valid(token)
     if subject is None:
         raise Unauthorized("The session is no longer valid.", error="session_revoked")
@@ -264,12 +271,8 @@ def _accept_retry_or_revoke(token: RefreshToken, now: datetime, grace: timedelta
     if stopped is not None and now - stopped <= grace:
         return
     _revoke_family(token.family_id, now, "reuse_detected")
-    db.session.commit()
     log.warning("refresh token reuse: family %s revoked", token.family_id)
-    raise Unauthorized(
-        "This refresh token was already used; the session has been revoked.",
-        error="refresh_token_reused",
-    )
+    raise RefreshReused("This refresh token was already used; the session has been revoked.")
 
 
 def logout(refresh_token: str) -> None:

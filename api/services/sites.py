@@ -13,17 +13,19 @@ from api.study import StudyConfig
 def ensure_sites(study: StudyConfig) -> int:
     """Create the configured sites that do not exist yet; returns how many were added.
 
-    Safe when several processes start at once: a lost race is a unique violation, ignored.
+    Safe when several processes start at once: a lost race is a unique violation, ignored
+    (each insert has its own savepoint). The caller commits.
     """
     existing = set(db.session.scalars(select(Site.code)))
     added = 0
     for cfg in study.sites:
         if cfg.code in existing:
             continue
-        db.session.add(Site(code=cfg.code, name=cfg.name, city=cfg.city, timezone=cfg.timezone))
+        site = Site(code=cfg.code, name=cfg.name, city=cfg.city, timezone=cfg.timezone)
         try:
-            db.session.commit()
+            with db.session.begin_nested():
+                db.session.add(site)
             added += 1
         except IntegrityError:
-            db.session.rollback()
+            pass  # another process made it first
     return added
