@@ -14,6 +14,7 @@ from api.extensions import db
 from api.models import Alert, AuditEvent, Device, Participant
 from api.services.alerts import raise_alert
 from api.services.devices import register_device
+from api.services.upsert import insert_unless_taken
 from tests.helpers import Factory
 
 WRITERS = 8
@@ -106,3 +107,21 @@ def test_an_alert_without_details_is_stored_as_the_orm_stored_it(app: Flask, fac
         db.session.commit()
         stored = db.session.execute(text("SELECT details IS NULL FROM alerts")).scalar()
     assert not stored
+
+
+def test_without_a_key_any_unique_constraint_keeps_the_twin_out(app: Flask, factory: Factory):
+    participant = factory.participant()
+    with app.app_context():
+        owner = db.session.get(Participant, participant.id)
+        row = {
+            "participant_id": owner.id,
+            "site_id": owner.site_id,
+            "kind": "missed_diary",
+            "dedupe_key": "keyless",
+            "created_at": NOW,
+        }
+        first = insert_unless_taken(Alert, row)
+        assert first is not None and first.status == "open"  # the column default applies
+        assert insert_unless_taken(Alert, row) is None
+        db.session.commit()
+    assert factory.scalar(select(func.count()).select_from(Alert)) == 1

@@ -9,7 +9,7 @@ from api.clock import utcnow
 from api.errors import NotFound
 from api.extensions import db
 from api.models import Device, Participant
-from api.services.upsert import insert_or_fetch
+from api.services.upsert import insert_unless_taken
 
 
 def register_device(
@@ -40,10 +40,13 @@ def register_device(
             "created_at": now,
             "updated_at": now,
         }
-        device, created = insert_or_fetch(Device, row, ("token",), lambda: _locked_by_token(token))
-        if created:
-            _audit(participant, device, "device.registered", None)
-            return device, True
+        inserted = insert_unless_taken(Device, row, key=("token",))
+        if inserted is not None:
+            _audit(participant, inserted, "device.registered", None)
+            return inserted, True
+        device = _locked_by_token(token)  # a concurrent registration's row: update it
+        if device is None:  # devices are never deleted
+            raise RuntimeError("device insert skipped without a row holding its token")
     previous_owner = device.participant_id
     woken = not device.active
     device.participant_id = participant.id
