@@ -6,8 +6,6 @@ cannot be probed.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Row, Select, select
 
 from api.auth import Principal
@@ -20,7 +18,7 @@ from api.services.alerts import alerts_query
 WRITERS = ("coordinator", "admin")
 
 
-def visible_sites(principal: Principal) -> Select[tuple[Site]]:
+def visible_sites(principal: Principal) -> Select[Site]:
     stmt = select(Site).order_by(Site.code)
     if principal.site_ids is not None:
         stmt = stmt.where(Site.id.in_(principal.site_ids))
@@ -47,9 +45,7 @@ def site_ids_in_scope(principal: Principal, code: str | None) -> list[int]:
     return list(db.session.scalars(visible_sites(principal).with_only_columns(Site.id)))
 
 
-def visible_participants(
-    principal: Principal, site: str | None = None
-) -> Select[tuple[Participant]]:
+def visible_participants(principal: Principal, site: str | None = None) -> Select[Participant]:
     """The participants the caller may see, at the site named by `site` when given.
 
     A site outside the caller's sites (or none such) is a 404, as for every report, so a
@@ -95,11 +91,11 @@ def require_site_writer(principal: Principal, site_id: int) -> None:
         raise NotFound("No such participant.", error="participant_not_found")
 
 
-def alert_for(principal: Principal, alert_id: int) -> Row[tuple[Alert, str, str]]:
+def alert_for(principal: Principal, alert_id: int) -> Row[Alert, str, str]:
     """The alert with its participant's study code and site code if the caller may see
     its site; 404 otherwise."""
     site_ids = None if principal.site_ids is None else list(principal.site_ids)
-    row: Row[Any] | None = db.session.execute(
+    row: Row[Alert, str, str] | None = db.session.execute(
         alerts_query(site_ids).where(Alert.id == alert_id)
     ).first()
     if row is None or not principal.may_see_site(row[0].site_id):

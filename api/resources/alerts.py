@@ -44,7 +44,7 @@ class AlertItem(MethodView):
     @blp.auth(*ALL_STAFF)
     @blp.response(200, AlertSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, alert_id: int) -> Row[tuple[Alert, str, str]]:
+    def get(self, alert_id: int) -> Row[Alert, str, str]:
         """Read one alert."""
         return alert_for(current_principal(), alert_id)
 
@@ -56,7 +56,7 @@ class AlertAcknowledge(MethodView):
     @blp.response(200, AlertSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict[str, Any], alert_id: int) -> Row[tuple[Alert, str, str]]:
+    def post(self, body: dict[str, Any], alert_id: int) -> Row[Alert, str, str]:
         """Acknowledge an alert with a note; a symptom alert also takes the site's decision."""
         principal = current_principal()
         row = alert_for(principal, alert_id)

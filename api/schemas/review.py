@@ -1,5 +1,7 @@
 """Alerts and adverse events, as coordinators read and write them."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from marshmallow import EXCLUDE, fields, validate
@@ -40,7 +42,7 @@ class AlertSchema(BaseSchema):
     note = fields.String(allow_none=True)
     decision = fields.String(allow_none=True, metadata={"enum": list(ALERT_DECISIONS)})
 
-    def get_attribute(self, obj: Row[tuple[Alert, str, str]], attr: str, default: Any) -> Any:
+    def get_attribute(self, obj: Row[Alert, str, str], attr: str, default: Any) -> Any:
         alert, study_code, site = obj
         if attr == "study_code":
             return study_code
@@ -48,7 +50,7 @@ class AlertSchema(BaseSchema):
             return site
         return super().get_attribute(alert, attr, default)
 
-    def _urgent(self, row: Row[tuple[Alert, str, str]]) -> bool:
+    def _urgent(self, row: Row[Alert, str, str]) -> bool:
         return row[0].kind in {"symptom_urgent", "serious_adverse_event"}
 
 
