@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 from api import settings
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
 from api.extensions import db, migrate, new_limiter
+from api.models.base import INTEGER_MAX
 from api.observability import configure_logging, install_request_tracking
 from api.openapi import OPENAPI_SETTINGS, init_api
 from api.sqlite import configure_sqlite, is_sqlite
@@ -21,13 +22,11 @@ from api.study import load_study_config
 
 MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 
-MAX_ID = 2**31 - 1  # PostgreSQL `integer`
-
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` path ids from 1 to 2**31-1: anything else is a 404, never a database overflow."""
+    """`<int:…>` path ids from 1 to INTEGER_MAX: any other is a 404, never a database overflow."""
 
-    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # type: ignore[no-untyped-def]
+    def __init__(self, map, fixed_digits=0, min=1, max=INTEGER_MAX, signed=False):  # type: ignore[no-untyped-def]
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 

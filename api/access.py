@@ -6,15 +6,19 @@ cannot be probed.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 
 from api.auth import Principal
 from api.errors import Forbidden, NotFound
 from api.extensions import db
-from api.models import Participant, Site
+from api.models import Alert, Participant, Site
+from api.services.alerts import alerts_query
+
+# The staff roles that change study data (at their sites; admins everywhere).
+WRITERS = ("coordinator", "admin")
 
 
-def visible_sites(principal: Principal) -> Select[tuple[Site]]:
+def visible_sites(principal: Principal) -> Select[Site]:
     stmt = select(Site).order_by(Site.code)
     if principal.site_ids is not None:
         stmt = stmt.where(Site.id.in_(principal.site_ids))
@@ -41,10 +45,17 @@ def site_ids_in_scope(principal: Principal, code: str | None) -> list[int]:
     return list(db.session.scalars(visible_sites(principal).with_only_columns(Site.id)))
 
 
-def visible_participants(principal: Principal) -> Select[tuple[Participant]]:
+def visible_participants(principal: Principal, site: str | None = None) -> Select[Participant]:
+    """The participants the caller may see, at the site named by `site` when given.
+
+    A site outside the caller's sites (or none such) is a 404, as for every report, so a
+    list filtered by site cannot tell another site's code from an unknown one.
+    """
     stmt = select(Participant)
     if principal.kind == "participant":
         return stmt.where(Participant.id == principal.id)
+    if site is not None:
+        return stmt.where(Participant.site_id == site_for_code(principal, site).id)
     if principal.site_ids is not None:
         stmt = stmt.where(Participant.site_id.in_(principal.site_ids))
     return stmt
@@ -74,7 +85,19 @@ def participant_for_writing(principal: Principal, participant_id: int) -> Partic
 
 def require_site_writer(principal: Principal, site_id: int) -> None:
     """Coordinators write only at their sites; admins everywhere; monitors never."""
-    if principal.role == "monitor" or principal.kind != "staff":
+    if principal.kind != "staff" or principal.role not in WRITERS:
         raise Forbidden("Your role may not change study data.", error="forbidden_role")
     if not principal.may_see_site(site_id):
         raise NotFound("No such participant.", error="participant_not_found")
+
+
+def alert_for(principal: Principal, alert_id: int) -> Row[Alert, str, str]:
+    """The alert with its participant's study code and site code if the caller may see
+    its site; 404 otherwise."""
+    site_ids = None if principal.site_ids is None else list(principal.site_ids)
+    row: Row[Alert, str, str] | None = db.session.execute(
+        alerts_query(site_ids).where(Alert.id == alert_id)
+    ).first()
+    if row is None or not principal.may_see_site(row[0].site_id):
+        raise NotFound("No such alert.", error="alert_not_found")
+    return row

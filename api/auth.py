@@ -26,13 +26,13 @@ from api.clock import utcnow
 from api.errors import Forbidden, Unauthorized
 from api.extensions import db
 from api.models import Participant, StaffUser
+from api.models.base import INTEGER_MAX
 from api.parsing import DiaryParser
 
 ALGORITHM = "HS256"
 STAFF_ROLES = ("coordinator", "monitor", "admin")
 ALL_STAFF = STAFF_ROLES
 PARTICIPANT = "participant"
-MAX_SUBJECT_ID = 2**31 - 1  # the id columns are 32-bit integers on PostgreSQL
 SECURITY_SCHEME = "bearerAuth"
 
 _password_hasher = PasswordHasher()
@@ -189,7 +189,7 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
     kind, _, raw_id = str(claims.get("sub", "")).partition(":")
     # ASCII digits of a database integer only: "٣" or a 20-digit id never reach a query.
     digits = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10
-    if not (digits and 0 < int(raw_id) <= MAX_SUBJECT_ID):
+    if not (digits and 0 < int(raw_id) <= INTEGER_MAX):
         raise Unauthorized("The access token is invalid.", error="invalid_token")
     subject_id = int(raw_id)
     if kind == "staff":

@@ -8,10 +8,7 @@ from flask_smorest import Page
 from sqlalchemy import Select, func, select
 
 from api.extensions import db
-
-# No table here will hold this many rows; a page starting past it is empty without asking
-# the database (whose OFFSET is a 64-bit integer: a larger one would be an error).
-MAX_OFFSET = 2**31 - 1
+from api.models.base import INTEGER_MAX
 
 
 class SelectPage(Page):
@@ -21,7 +18,9 @@ class SelectPage(Page):
 
     @property
     def items(self) -> list[Any]:
-        if self.page_params.first_item > MAX_OFFSET:
+        # No table holds more rows than an id can count: a page starting past that is empty
+        # without asking the database (whose OFFSET is 64-bit: a larger one is an error).
+        if self.page_params.first_item > INTEGER_MAX:
             return []
         stmt = self.collection.limit(self.page_params.page_size).offset(self.page_params.first_item)
         return self.fetch(stmt)

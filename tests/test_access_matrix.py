@@ -274,7 +274,7 @@ ENDPOINTS: dict[tuple[str, str], Rule] = {
         PUBLIC, body=lambda w, p: {"refresh_token": "not-a-real-refresh-token"}
     ),
     ("GET", "/api/v1/sites"): Rule(STAFF),
-    ("GET", "/api/v1/participants"): Rule(STAFF, query=_site_query),
+    ("GET", "/api/v1/participants"): Rule(STAFF, scoped=True, query=_site_query),
     ("POST", "/api/v1/participants"): Rule(WRITERS, scoped=True, body=_enrolment),
     ("GET", "/api/v1/participants/<int:participant_id>"): Rule(STAFF, scoped=True),
     ("PATCH", "/api/v1/participants/<int:participant_id>"): Rule(

@@ -10,6 +10,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+# The largest value of the database's `integer` (32-bit on PostgreSQL), which every id and
+# count column is: ids, offsets and accepted integers are bounded by it, never overflow it.
+INTEGER_MAX = 2**31 - 1
+
 # Stable constraint names so Alembic can alter and drop them by name.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 
-from api.access import site_ids_in_scope
-from api.auth import ALL_STAFF, Blueprint, Principal, current_principal
+from api.access import alert_for, site_ids_in_scope
+from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.clock import utcnow
-from api.errors import NotFound
 from api.extensions import db
 from api.models import Alert
 from api.pagination import SelectPage
@@ -20,28 +19,11 @@ from api.services import alerts as service
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alerts")
 
 
-class AlertRow:
-    """An alert with its participant's study code and site code, for one answer."""
-
-    def __init__(self, alert: Alert, study_code: str, site: str) -> None:
-        self._alert, self.study_code, self.site = alert, study_code, site
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._alert, name)
-
-
 class AlertPage(SelectPage):
+    """A page of `alerts_query` rows (alert, study code, site code), as AlertSchema dumps them."""
+
     def fetch(self, stmt: Select[Any]) -> list[Any]:
-        return [AlertRow(*row) for row in db.session.execute(stmt)]
-
-
-def _alert_for(principal: Principal, alert_id: int) -> AlertRow:
-    """The alert if the caller may see its site; 404 otherwise."""
-    site_ids = None if principal.site_ids is None else list(principal.site_ids)
-    row = db.session.execute(service.alerts_query(site_ids).where(Alert.id == alert_id)).first()
-    if row is None or not principal.may_see_site(row[0].site_id):
-        raise NotFound("No such alert.", error="alert_not_found")
-    return AlertRow(*row)
+        return list(db.session.execute(stmt))
 
 
 @blp.route("")
@@ -51,7 +33,7 @@ class Alerts(MethodView):
     @blp.response(200, AlertSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(AlertPage, page_size=50, max_page_size=500)
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Select[Any]:
         """List alerts at the caller's sites, newest first (filter by status, site, kind)."""
         site_ids = site_ids_in_scope(current_principal(), query.pop("site", None))
         return service.alerts_query(site_ids, **query)
@@ -62,9 +44,9 @@ class AlertItem(MethodView):
     @blp.auth(*ALL_STAFF)
     @blp.response(200, AlertSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, alert_id: int):
+    def get(self, alert_id: int) -> Row[Alert, str, str]:
         """Read one alert."""
-        return _alert_for(current_principal(), alert_id)
+        return alert_for(current_principal(), alert_id)
 
 
 @blp.route("/<int:alert_id>/acknowledge")
@@ -74,13 +56,13 @@ class AlertAcknowledge(MethodView):
     @blp.response(200, AlertSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict, alert_id: int):
+    def post(self, body: dict[str, Any], alert_id: int) -> Row[Alert, str, str]:
         """Acknowledge an alert with a note; a symptom alert also takes the site's decision."""
         principal = current_principal()
-        row = _alert_for(principal, alert_id)
+        row = alert_for(principal, alert_id)
         service.acknowledge(
             principal.audit_actor(),
-            row._alert,
+            row[0],
             note=body["note"],
             decision=body.get("decision"),
             adverse_event_id=body.get("adverse_event_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, participant_for_writing
+from api.access import WRITERS, participant_for, participant_for_writing
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
 from api.clock import utcnow
 from api.extensions import db
@@ -30,7 +30,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="The symptom diary: submit, replay, sync, correct and amend entries",
 )
-WRITERS = ("coordinator", "admin")
 REPLAY = "A replay of a stored `client_entry_id`: the stored entry, unchanged"
 
 

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from flask.views import MethodView
 
-from api.access import participant_for, participant_for_writing, site_for_code, visible_participants
+from api.access import (
+    WRITERS,
+    participant_for,
+    participant_for_writing,
+    site_for_code,
+    visible_participants,
+)
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
-from api.models import Participant, Site
+from api.models import Participant
 from api.pagination import SelectPage
 from api.schemas.participant import (
     ActivationCodeRequestSchema,
@@ -22,7 +28,6 @@ from api.services import participants as service
 blp = Blueprint(
     "participants", __name__, url_prefix="/api/v1/participants", description="Participants"
 )
-WRITERS = ("coordinator", "admin")
 
 
 @blp.route("")
@@ -30,12 +35,11 @@ class Participants(MethodView):
     @blp.auth(*ALL_STAFF)
     @blp.arguments(ParticipantQuerySchema, location="query")
     @blp.response(200, ParticipantSchema(many=True))
+    @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage)
     def get(self, query: dict):
         """List participants at the caller's sites."""
-        stmt = visible_participants(current_principal())
-        if "site" in query:
-            stmt = stmt.join(Site).where(Site.code == query["site"])
+        stmt = visible_participants(current_principal(), query.get("site"))
         if "status" in query:
             stmt = stmt.where(Participant.status == query["status"])
         if "study_code" in query:

@@ -7,11 +7,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from api.models.base import INTEGER_MAX
+
 HHMM = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="Must be a local time HH:MM.")
 REASON = validate.Length(min=3, max=1000)
 
 
-INT32 = validate.Range(min=-(2**31), max=2**31 - 1)
+INT32 = validate.Range(min=-INTEGER_MAX - 1, max=INTEGER_MAX)
 # PostgreSQL text cannot hold NUL; refusing it here names the field instead of a 500.
 NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain NUL characters.")
 

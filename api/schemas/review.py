@@ -1,6 +1,11 @@
 """Alerts and adverse events, as coordinators read and write them."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from marshmallow import EXCLUDE, fields, validate
+from sqlalchemy import Row
 
 from api.clock import utcnow
 from api.models.review import (
@@ -10,6 +15,7 @@ from api.models.review import (
     ALERT_KINDS,
     ALERT_STATUSES,
     SERIOUSNESS_CRITERIA,
+    Alert,
 )
 from api.schemas.base import REASON, BaseSchema
 
@@ -18,6 +24,8 @@ OUTCOMES = AE_OUTCOMES
 
 
 class AlertSchema(BaseSchema):
+    """Dumps the rows of `alerts_query`: an alert, its participant's study code, its site code."""
+
     id = fields.Integer()
     kind = fields.String(metadata={"enum": list(ALERT_KINDS)})
     urgent = fields.Method("_urgent", metadata={"description": "symptom_urgent or a SAE"})
@@ -34,8 +42,16 @@ class AlertSchema(BaseSchema):
     note = fields.String(allow_none=True)
     decision = fields.String(allow_none=True, metadata={"enum": list(ALERT_DECISIONS)})
 
-    def _urgent(self, alert: object) -> bool:
-        return getattr(alert, "kind", None) in {"symptom_urgent", "serious_adverse_event"}
+    def get_attribute(self, obj: Row[Alert, str, str], attr: str, default: Any) -> Any:
+        alert, study_code, site = obj
+        if attr == "study_code":
+            return study_code
+        if attr == "site":
+            return site
+        return super().get_attribute(alert, attr, default)
+
+    def _urgent(self, row: Row[Alert, str, str]) -> bool:
+        return row[0].kind in {"symptom_urgent", "serious_adverse_event"}
 
 
 class AlertQuerySchema(BaseSchema):

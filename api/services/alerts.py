@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from api.audit import Actor, record_audit, snapshot
 from api.errors import Conflict
 from api.extensions import db
 from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
 from api.services.rules import Refused
+from api.services.upsert import insert_unless_taken
 from api.settings import study as current_study
 
 # Higher index = more severe; a symptom alert is not raised where a worse one exists.
@@ -31,26 +31,21 @@ def raise_alert(
 ) -> Alert | None:
     """Insert an alert unless one with the same `dedupe_key` exists; None if it did.
 
-    Runs in a savepoint, so a lost race with a concurrent writer leaves the caller's
-    transaction intact.
+    The database settles a race with a concurrent writer (INSERT … ON CONFLICT DO
+    NOTHING), leaving the caller's transaction intact.
     """
-    alert = Alert(
-        participant_id=participant.id,
-        site_id=participant.site_id,
-        kind=kind,
-        status="open",
-        dedupe_key=dedupe_key,
-        diary_entry_id=diary_entry_id,
-        adverse_event_id=adverse_event_id,
-        details=details,
-        created_at=now,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(alert)
-    except IntegrityError:
-        return None
-    return alert
+    row = {
+        "participant_id": participant.id,
+        "site_id": participant.site_id,
+        "kind": kind,
+        "status": "open",
+        "dedupe_key": dedupe_key,
+        "diary_entry_id": diary_entry_id,
+        "adverse_event_id": adverse_event_id,
+        "details": details,
+        "created_at": now,
+    }
+    return insert_unless_taken(Alert, row, key=("dedupe_key",))
 
 
 def symptom_alert_kind(discomfort_grade: int) -> str | None:

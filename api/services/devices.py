@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from api.audit import record_audit
 from api.clock import utcnow
 from api.errors import NotFound
 from api.extensions import db
 from api.models import Device, Participant
+from api.services.upsert import insert_unless_taken
 
 
 def register_device(
@@ -24,30 +24,29 @@ def register_device(
     A token is one phone's app installation: registering it again updates it (and wakes
     it if it was dropped), and registering it for another participant moves it, so the
     first participant stops receiving that phone's reminders. Concurrent registrations of
-    one token meet at the unique constraint; the loser updates the winner's row.
+    one token meet at the unique constraint (INSERT … ON CONFLICT DO NOTHING); the loser
+    updates the winner's row.
     """
     now = utcnow()
     device = _locked_by_token(token)
     if device is None:
-        device = Device(
-            participant_id=participant.id,
-            token=token,
-            platform=platform,
-            app_version=app_version,
-            locale=locale,
-            active=True,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            with db.session.begin_nested():
-                db.session.add(device)
-        except IntegrityError:
-            device = _locked_by_token(token)
-            assert device is not None
-        else:
-            _audit(participant, device, "device.registered", None)
-            return device, True
+        row = {
+            "participant_id": participant.id,
+            "token": token,
+            "platform": platform,
+            "app_version": app_version,
+            "locale": locale,
+            "active": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        inserted = insert_unless_taken(Device, row, key=("token",))
+        if inserted is not None:
+            _audit(participant, inserted, "device.registered", None)
+            return inserted, True
+        device = _locked_by_token(token)  # a concurrent registration's row: update it
+        if device is None:  # devices are never deleted
+            raise RuntimeError("device insert skipped without a row holding its token")
     previous_owner = device.participant_id
     woken = not device.active
     device.participant_id = participant.id

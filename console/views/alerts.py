@@ -16,10 +16,10 @@ from flask import abort, flash, redirect, render_template, request, session, url
 from marshmallow import ValidationError
 from sqlalchemy import case, func, select
 
-from api.access import participant_for_writing, site_ids_in_scope, visible_sites
+from api.access import alert_for, participant_for_writing, site_ids_in_scope, visible_sites
 from api.auth import Principal
 from api.clock import utcnow
-from api.errors import DomainError, NotFound
+from api.errors import DomainError
 from api.extensions import db
 from api.models import Alert, DiaryEntry, StaffUser
 from api.models.review import ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
@@ -52,13 +52,8 @@ def _acknowledgers_only() -> None:
 
 def _alert_row(principal: Principal, alert_id: int) -> tuple[Alert, str, str]:
     """The alert with study code and site code; 404 outside the caller's sites."""
-    site_ids = None if principal.site_ids is None else list(principal.site_ids)
-    row = db.session.execute(
-        alert_service.alerts_query(site_ids).where(Alert.id == alert_id)
-    ).first()
-    if row is None:
-        raise NotFound("No such alert.", error="alert_not_found")
-    return row[0], row[1], row[2]
+    alert, study_code, site = alert_for(principal, alert_id)
+    return alert, study_code, site
 
 
 def _emails(ids: set[int | None]) -> dict[int, str]:
