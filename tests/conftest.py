@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import make_url, text
 
+import api.auth
 from api import create_app
 from api.config import normalise_database_url
 from api.db_roles import MAINTENANCE_SETTING
@@ -69,6 +71,22 @@ def _no_outbound_attempt() -> Iterator[None]:
     socket_guard.attempts.clear()
     yield
     assert socket_guard.attempts == [], f"outbound connections attempted: {socket_guard.attempts}"
+
+
+# The same argon2id at its lowest cost: at the production cost one hash or check takes
+# 0.1-0.5 s on a busy 2-core machine and the suite signs in thousands of times. It differs
+# from the "older parameters" test_staff_lifecycle.py rehashes from (memory 1024 KiB).
+TEST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=2048, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Every in-process sign-in hashes at the test cost; subprocesses keep the real one."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(api.auth, "_password_hasher", TEST_PASSWORD_HASHER)
+    patch.setattr(api.auth, "_DUMMY_HASH", TEST_PASSWORD_HASHER.hash(uuid.uuid4().hex))
+    yield
+    patch.undo()
 
 
 class Clock:

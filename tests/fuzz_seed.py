@@ -7,6 +7,8 @@ import os
 import secrets
 from collections.abc import Mapping
 
+import pytest
+
 SEED_BITS = 32
 
 
@@ -39,3 +41,13 @@ def derived_seed(seed: int, *parts: str) -> int:
     """
     text = "\x1f".join([str(seed), *parts]).encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big")
+
+
+def announce(config: pytest.Config, what: str, seed: int, examples: int) -> None:
+    """Print the run's seed on the terminal, past pytest's output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line(f"{what}: FUZZ_SEED={seed} ({examples} draws per case)")

@@ -35,7 +35,7 @@ import pyreadstat
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from api.extensions import db
 from api.models import DiaryEntry, Participant, ScheduleEvent
@@ -488,29 +488,11 @@ def test_exports_are_documented_with_their_media_types(client):
     assert "application/json" in media("/api/v1/reports/symptoms")
 
 
-# -- the demo data set, and the study-month rule in SQL -----------------------------------
+# Every export of the demo data set is validated in tests/test_review_demo.py, on the
+# demo that test builds anyway (a build takes tens of seconds).
 
 
-def test_every_export_of_the_demo_data_set_is_valid(app, factory, tmp_path):
-    result = app.test_cli_runner().invoke(args=["demo", "--seed", "7"])
-    assert result.exit_code == 0, result.output
-    admin = factory.as_(factory.staff("admin", sites=()))
-    doc = etree.fromstring(_body(admin.get("/api/v1/exports/odm.xml")))
-    schema = _schema(ODM_XSD)
-    assert schema.validate(doc), schema.error_log
-    with app.app_context():  # one SubjectData per participant the demo enrolled
-        enrolled = db.session.scalar(select(func.count()).select_from(Participant))
-    assert len(doc.findall(".//odm:SubjectData", NS)) == enrolled > 0
-    for resource_type in fhir.RESOURCE_TYPES:
-        assert _ndjson(admin, resource_type)
-    archive = zipfile.ZipFile(io.BytesIO(_body(admin.get("/api/v1/exports/sdtm.zip"))))
-    define = _schema(DEFINE_XSD)
-    assert define.validate(etree.fromstring(archive.read("define.xml"))), define.error_log
-    qs, _ = _xpt(archive, "qs", tmp_path)
-    with archive.open("qs.csv") as f:
-        assert len(qs) == sum(1 for _ in f) - 1 > 0
-    report = admin.get("/api/v1/reports/symptoms").json
-    assert {r["arm"] for r in report["rows"]} == {"msc", "control"}
+# -- the study-month rule in SQL ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
 
-from tests.fuzz_seed import derived_seed, run_seed
+from tests.fuzz_seed import announce, derived_seed, run_seed
 from tests.helpers import Factory
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
@@ -25,12 +25,7 @@ SEED = run_seed()
 
 @pytest.fixture(scope="module", autouse=True)
 def _announce_seed(pytestconfig: pytest.Config) -> None:
-    """Print the run's seed on the terminal, past pytest's output capture."""
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"contract fuzz: FUZZ_SEED={SEED} ({EXAMPLES} cases per operation and role)"
-        )
+    announce(pytestconfig, "contract fuzz", SEED, EXAMPLES)
 
 
 def _token(factory: Factory, role: str) -> str:

@@ -7,6 +7,7 @@ the route allows: never a 5xx; a value outside the range is a 422 naming the fie
 inside is never refused for that field; and a refused request writes nothing (every
 table's row count is unchanged). A sync batch answers one result per entry and keeps
 the good entries around a bad one. The CLI's `--now` options: exit 2, no traceback.
+The draws come from a fresh seed each run, printed at the start; `FUZZ_SEED=<n>` replays.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from api.models import Base, DiaryEntry
 from api.schemas.base import EARLIEST_DAY, LATEST_DAY
+from tests.fuzz_seed import announce, derived_seed, run_seed
 from tests.test_access_matrix import ENDPOINTS, Rule, World, _call, _diary_entry, make_world
 
-EXAMPLES = int(os.environ.get("INSTANT_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("INSTANT_EXAMPLES", "5"))
+SEED = run_seed()
 NOW = "2026-06-15T04:00:00+00:00"  # 12:00 in Shanghai, mid-month: today and yesterday open
 
 DAY_EXTREMES = ("0001-01-01", "1999-12-31", "2000-01-01", "2100-12-31", "2101-01-01", "9999-12-31")
@@ -127,9 +130,7 @@ def send(world: World, field: DateField, value: str):  # type: ignore[no-untyped
         spec = dataclasses.replace(spec, body=lambda w, p: {**base(w, p), field.name: value})
     else:
         base_query = spec.query or (lambda w, p: {})
-        spec = dataclasses.replace(
-            spec, query=lambda w, p: {**base_query(w, p), field.name: value}
-        )
+        spec = dataclasses.replace(spec, query=lambda w, p: {**base_query(w, p), field.name: value})
     client = world.factory.as_(caller)
     if field.method == "PATCH":
         etag = _etag_for(world, caller, field, spec)
@@ -167,14 +168,24 @@ def world(factory, clock) -> World:
     return make_world(factory)
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    return settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+@pytest.fixture(scope="module", autouse=True)
+def _announce_seed(pytestconfig: pytest.Config) -> None:
+    announce(pytestconfig, "instants in range", SEED, EXAMPLES)
+
+
+def _settings(*draw: str):  # type: ignore[no-untyped-def]
+    """Hypothesis's settings and this run's seed for the draws named by `draw`."""
+
+    def apply(test):  # type: ignore[no-untyped-def]
+        chosen = settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        return seed(derived_seed(SEED, *draw))(chosen(test))
+
+    return apply
 
 
 def test_every_request_date_field_is_bounded(app, world: World):
@@ -207,11 +218,13 @@ def test_every_request_date_field_is_bounded(app, world: World):
             _drawn(world, field)
         except AssertionError as exc:  # every field's failure, then report them all
             failures[field.label] = str(exc)[:1500]
-    assert not failures, "\n\n".join(f"{k}\n{v}" for k, v in failures.items())
+    assert not failures, f"replay with FUZZ_SEED={SEED}\n\n" + "\n\n".join(
+        f"{k}\n{v}" for k, v in failures.items()
+    )
 
 
 def _drawn(world: World, field: DateField) -> None:
-    @_settings()
+    @_settings(field.label)
     @given(value=INSTANTS if field.kind == "date-time" else DAYS)
     def drawn(value: str) -> None:
         check_value(world, field, value)
@@ -235,7 +248,7 @@ def test_sync_answers_each_entry_and_keeps_the_good_ones(world: World, name: str
 
     extremes = INSTANT_EXTREMES if name == "recorded_at" else DAY_EXTREMES
 
-    @_settings()
+    @_settings("sync", name)
     @given(value=st.one_of(st.sampled_from(extremes), strategy))
     def batch(value: str) -> None:
         before = world.factory.scalar(select(func.count()).select_from(DiaryEntry))
@@ -340,7 +353,7 @@ def test_cli_now_is_bounded(app, world: World, command: tuple[str, ...]):
         run(value)
     if command[:2] != ("notifications", "run"):  # a whole worker pass per draw: extremes only
 
-        @_settings()
+        @_settings("cli", *command)
         @given(value=INSTANTS)
         def drawn(value: str) -> None:
             run(value)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import zipfile
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from lxml import etree
+from sqlalchemy import func, select
 
-from api.models import Reminder
-from tests.helpers import ApiClient
+from api.extensions import db
+from api.models import Participant, Reminder
+from api.services import fhir
+from tests.helpers import ApiClient, Factory
+from tests.test_exports_standards import DEFINE_XSD, NS, ODM_XSD, _body, _ndjson, _schema, _xpt
 
 NOW = "2026-11-26T12:30:00+00:00"  # 20:30 in Beijing: diary reminders are due there
 
@@ -38,10 +44,12 @@ def _all(api: ApiClient, url: str, **query) -> list[dict]:
     return answer.json
 
 
-def test_demo_is_a_believable_trial_from_every_site(app, demo, caplog):
-    """One build (it takes seconds), checked from each site, then a worker pass and a refusal."""
+def test_demo_is_a_believable_trial_from_every_site(app, demo, factory, tmp_path, caplog):
+    """One build (it takes tens of seconds), checked from each site, through every standard
+    export, then a worker pass and a refusal."""
     output, coordinators = demo
     _check_sites(output, coordinators)
+    _check_exports(app, factory, tmp_path)
     _check_worker_pass(app, caplog)
     again = app.test_cli_runner().invoke(args=["demo"])
     assert again.exit_code != 0
@@ -115,6 +123,28 @@ def _check_sites(output: str, coordinators: dict[str, ApiClient]) -> None:
     assert "BJ302-0001" in output
 
 
+def _check_exports(app, factory: Factory, tmp_path) -> None:
+    """Every standard export of the demo is valid (ODM and Define-XML against their XSDs,
+    FHIR R4B models, SDTM XPT read back); the fixtures of test_exports_standards.py are small."""
+    admin = factory.as_(factory.staff("admin", sites=()))
+    doc = etree.fromstring(_body(admin.get("/api/v1/exports/odm.xml")))
+    schema = _schema(ODM_XSD)
+    assert schema.validate(doc), schema.error_log
+    with app.app_context():  # one SubjectData per participant the demo enrolled
+        enrolled = db.session.scalar(select(func.count()).select_from(Participant))
+    assert len(doc.findall(".//odm:SubjectData", NS)) == enrolled > 0
+    for resource_type in fhir.RESOURCE_TYPES:
+        assert _ndjson(admin, resource_type)
+    archive = zipfile.ZipFile(io.BytesIO(_body(admin.get("/api/v1/exports/sdtm.zip"))))
+    define = _schema(DEFINE_XSD)
+    assert define.validate(etree.fromstring(archive.read("define.xml"))), define.error_log
+    qs, _ = _xpt(archive, "qs", tmp_path)
+    with archive.open("qs.csv") as f:
+        assert len(qs) == sum(1 for _ in f) - 1 > 0
+    report = admin.get("/api/v1/reports/symptoms").json
+    assert {r["arm"] for r in report["rows"]} == {"msc", "control"}
+
+
 def _check_worker_pass(app, caplog) -> None:
     """The demo phones receive what is due (logged only, without FCM credentials)."""
     with caplog.at_level(logging.INFO, logger="notifications.sender"):
@@ -123,8 +153,6 @@ def _check_worker_pass(app, caplog) -> None:
     logged = [r.getMessage() for r in caplog.records if "logged only" in r.getMessage()]
     assert len(logged) >= 30, logged
     with app.app_context():
-        from api.extensions import db
-
         statuses = list(db.session.scalars(select(Reminder.status)))
     # One logged message per phone; a bundled one ("reminder 3,5 (infusion) sent …")
     # speaks for each of its reminders.
