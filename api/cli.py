@@ -11,13 +11,14 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy import select
+from werkzeug.local import LocalProxy
 
 from api.clock import utcnow
 from api.errors import DomainError
@@ -308,7 +309,8 @@ def notifications_run(
     """Plan and send reminders; also raises missed-diary alerts. SIGTERM stops cleanly."""
     from notifications.worker import Worker
 
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # Flask types `current_app` as the app; it is the proxy, and the worker needs the app.
+    app = cast("LocalProxy[Flask]", current_app)._get_current_object()
     now = parse_instant(now_text) if now_text else None
     if now is not None:
         refuse_future_now(now, dry_run=dry_run, force=force)

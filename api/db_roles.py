@@ -129,7 +129,8 @@ def _ensure_role(connection: Connection, role: str, owner: str, password: str | 
 
 def _verifier(connection: Connection, role: str, password: str) -> str:
     """The SCRAM verifier of `password`, made by libpq: the plain text never leaves here."""
-    pgconn = connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    driver = connection.connection.driver_connection  # psycopg's connection
+    pgconn = driver.pgconn  # type: ignore[union-attr]  # typed Optional: None only once invalidated
     verifier = pgconn.encrypt_password(password.encode(), role.encode(), b"scram-sha-256")
     value: str = verifier.decode("ascii")
     if "'" in value or "\\" in value:  # never: SCRAM verifiers are base64 and separators

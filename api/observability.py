@@ -30,7 +30,8 @@ def current_request_id() -> str | None:
     """The id of the request being served, or None outside a request."""
     if not has_request_context():
         return None
-    return g.get("request_id")
+    request_id: str | None = g.get("request_id")
+    return request_id
 
 
 def _incoming_request_id() -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -124,7 +125,7 @@ class _StudySchema(Schema):
     sites = fields.List(fields.Nested(_SiteSchema), required=True, validate=validate.Length(min=1))
 
     @validates_schema
-    def _consistent(self, data: dict, **_kwargs: object) -> None:
+    def _consistent(self, data: dict[str, Any], **_kwargs: object) -> None:
         for kind, plan in data["schedule"].items():
             unknown = set(plan["arms"]) - set(data["arms"])
             if unknown:
@@ -141,7 +142,7 @@ def _hhmm(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def parse_study_config(raw: dict) -> StudyConfig:
+def parse_study_config(raw: dict[str, Any]) -> StudyConfig:
     """Validate a decoded study configuration and turn it into a `StudyConfig`."""
     try:
         data = _StudySchema().load(raw)

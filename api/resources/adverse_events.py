@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
+from api.models.review import AdverseEvent
 from api.pagination import SelectPage
 from api.schemas.review import (
     AdverseEventCreateSchema,
@@ -35,7 +39,7 @@ class AdverseEvents(MethodView):
     @blp.response(200, AdverseEventSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage, page_size=50, max_page_size=500)
-    def get(self, participant_id: int):
+    def get(self, participant_id: int) -> Select[tuple[AdverseEvent]]:
         """List a participant's adverse events, latest onset first."""
         participant = participant_for(current_principal(), participant_id)
         return service.adverse_events_of(participant.id)
@@ -47,7 +51,9 @@ class AdverseEvents(MethodView):
     @blp.alt_response(200, schema=AdverseEventSchema, description=REPLAY, success=True)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT", description=CONFLICTS)
-    def post(self, body: dict, headers: dict, participant_id: int):
+    def post(
+        self, body: dict[str, Any], headers: dict[str, Any], participant_id: int
+    ) -> tuple[AdverseEvent, int]:
         """Record an adverse event; a serious one raises an urgent alert, starts the 24 h clock."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)
@@ -65,7 +71,7 @@ class AdverseEventItem(MethodView):
     @blp.auth(*ALL_STAFF)
     @blp.response(200, AdverseEventSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, participant_id: int, ae_id: int):
+    def get(self, participant_id: int, ae_id: int) -> AdverseEvent:
         """Read one adverse event."""
         participant = participant_for(current_principal(), participant_id)
         return service.adverse_event_for(participant, ae_id)
@@ -75,7 +81,7 @@ class AdverseEventItem(MethodView):
     @blp.response(200, AdverseEventSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, participant_id: int, ae_id: int):
+    def patch(self, body: dict[str, Any], participant_id: int, ae_id: int) -> AdverseEvent:
         """Amend an adverse event (reason required; the old values stay in the audit trail)."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)

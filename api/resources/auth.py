@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+from typing import Any
+
+from flask import Flask, Response, current_app, request
 from flask.views import MethodView
 from flask_limiter import Limiter
 
@@ -10,11 +12,12 @@ from api.auth import Blueprint
 from api.extensions import db
 from api.schemas.auth import ActivateSchema, RefreshSchema, StaffLoginSchema, TokenPairSchema
 from api.services import login_throttle, sessions
+from api.services.sessions import TokenPair
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in and tokens")
 
 
-def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+def _failed(response: Response) -> bool:
     return response.status_code in (401, 422)
 
 
@@ -38,7 +41,7 @@ class StaffLogin(MethodView):
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> TokenPair:
         """Sign in a staff member with e-mail and password (failures are throttled)."""
         pair = login_throttle.guarded(
             body["email"],
@@ -56,7 +59,7 @@ class ParticipantActivate(MethodView):
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> TokenPair:
         """Exchange a one-time activation code for the phone's token pair."""
         pair = sessions.activate_participant(body["activation_code"])
         db.session.commit()
@@ -69,7 +72,7 @@ class Refresh(MethodView):
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, response="UNAUTHORIZED")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> TokenPair:
         """Rotate a refresh token; reusing an old one revokes its family."""
         try:
             pair = sessions.refresh_session(body["refresh_token"])
@@ -85,7 +88,7 @@ class Logout(MethodView):
     @blp.public
     @blp.arguments(RefreshSchema)
     @blp.response(204)
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> None:
         """Revoke the session this refresh token belongs to."""
         sessions.logout(body["refresh_token"])
         db.session.commit()

@@ -14,6 +14,8 @@ import swagger_ui_bundle
 from flask import Blueprint, Response, abort, send_from_directory, url_for
 from markupsafe import escape
 
+from api.view_roles import admit
+
 blp = Blueprint("docs", __name__)
 
 PAGE_DIR = Path(str(resources.files("api") / "apidocs"))
@@ -63,5 +65,5 @@ def docs_asset(filename: str) -> Response:
     return _secured(send_from_directory(folder, filename, max_age=ASSET_MAX_AGE))
 
 
-docs_page._allowed_roles = PUBLIC  # type: ignore[attr-defined]
-docs_asset._allowed_roles = PUBLIC  # type: ignore[attr-defined]
+admit(docs_page, PUBLIC)
+admit(docs_asset, PUBLIC)

@@ -8,6 +8,7 @@ that reads with its own connections to the WSGI server.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Response, current_app
 from flask.views import MethodView
@@ -61,7 +62,7 @@ class DiaryEntriesCsv(MethodView):
     @blp.arguments(ComplianceQuerySchema, location="query")
     @blp.doc(responses={"200": CSV_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Response:
         """Stream the diary entries of the caller's sites as CSV (site and days optional)."""
         site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         stmt = service.export_query(site_ids, query.get("from_"), query.get("to"))
@@ -74,7 +75,7 @@ class OdmExport(MethodView):
     @blp.arguments(ComplianceQuerySchema, location="query")
     @blp.doc(responses={"200": ODM_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Response:
         """Stream the diary and its audit trail as a CDISC ODM 1.3.2 transactional file."""
         site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         body = odm.stream_odm(
@@ -94,7 +95,7 @@ class SdtmExport(MethodView):
     @blp.arguments(SdtmQuerySchema, location="query")
     @blp.doc(responses={"200": SDTM_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Response:
         """Stream SDTM DM, QS, SUPPQS, AE and SV (XPT and CSV) with define.xml as a zip."""
         site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         body = sdtm.stream_zip(db.engine, current_app.extensions["study"], site_ids, utcnow())
@@ -107,7 +108,7 @@ class FhirExport(MethodView):
     @blp.arguments(ComplianceQuerySchema, location="query")
     @blp.doc(responses={"200": NDJSON_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict, resource_type: str):
+    def get(self, query: dict[str, Any], resource_type: str) -> Response:
         """Stream one FHIR R4 resource type as bulk-data NDJSON (site and days optional)."""
         if resource_type not in fhir.RESOURCE_TYPES:
             raise NotFound(

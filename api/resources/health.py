@@ -1,6 +1,6 @@
 """Liveness and readiness probes for operators and load balancers."""
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from api.errors import error_response
@@ -11,13 +11,13 @@ blp = Blueprint("health", __name__)
 
 
 @blp.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz() -> Response:
     """The process is alive."""
     return jsonify(status="ok")
 
 
 @blp.get("/readyz")
-def readyz():  # type: ignore[no-untyped-def]
+def readyz() -> Response:
     """The database answers and has this code's migrations; 503 otherwise."""
     try:
         db.session.execute(text("SELECT 1"))

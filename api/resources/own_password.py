@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import request
 from flask.views import MethodView
 
@@ -12,6 +14,7 @@ from api.schemas.auth import TokenPairSchema
 from api.schemas.staff import OwnPasswordSchema
 from api.services import login_throttle, sessions
 from api.services import staff as service
+from api.services.sessions import TokenPair
 
 blp = Blueprint(
     "own_password", __name__, url_prefix="/api/v1/auth/staff", description="Sign-in and tokens"
@@ -25,7 +28,7 @@ class OwnPassword(MethodView):
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> TokenPair:
         """Change your own password; your other sessions end, this answer is a new pair."""
         staff = current_principal().staff
         assert staff is not None

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.access import participant_for
 from api.auth import ALL_STAFF, Blueprint, current_principal
+from api.models.notification import Reminder
 from api.pagination import SelectPage
 from api.schemas.notification import ReminderQuerySchema, ReminderSchema
 from api.services import reminders as service
@@ -33,7 +35,7 @@ class Reminders(MethodView):
     @blp.response(200, ReminderSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(ReminderPage)
-    def get(self, query: dict, participant_id: int):
+    def get(self, query: dict[str, Any], participant_id: int) -> Select[tuple[Reminder]]:
         """List a participant's reminders due between `from` and `to` (local days)."""
         participant = participant_for(current_principal(), participant_id)
         return service.reminders_of(

@@ -16,6 +16,7 @@ from api.auth import SECURITY_SCHEME, Blueprint, current_principal, require_role
 from api.clock import utcnow
 from api.schemas.exports import SymptomReportQuerySchema, SymptomReportSchema
 from api.services import outcome_report as service
+from api.view_roles import admit
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Reports")
 
@@ -35,13 +36,12 @@ def outcome_roles(func: Callable[..., Any]) -> Callable[..., Any]:
         require_roles(current_app.config.get("OUTCOME_REPORT_ROLES") or DEFAULT_ROLES)
         return func(*args, **kwargs)
 
-    wrapper._allowed_roles = DEFAULT_ROLES  # type: ignore[attr-defined]
-    documented = blp.doc(security=[{SECURITY_SCHEME: []}])(wrapper)
+    documented = blp.doc(security=[{SECURITY_SCHEME: []}])(admit(wrapper, DEFAULT_ROLES))
     documented = blp.alt_response(401, response="UNAUTHORIZED")(documented)
     return blp.alt_response(403, response="FORBIDDEN")(documented)
 
 
-def _report(query: dict) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _report(query: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     site_ids = site_ids_in_scope(current_principal(), query.get("site"))
     rows = service.symptom_report(site_ids, query.get("arm"))
     return rows, {"site": query.get("site"), "arm": query.get("arm"), "generated_at": utcnow()}
@@ -53,7 +53,7 @@ class SymptomReport(MethodView):
     @blp.arguments(SymptomReportQuerySchema, location="query")
     @blp.response(200, SymptomReportSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Report the four symptoms and the discomfort grade by arm and study month."""
         rows, about = _report(query)
         return {**about, "rows": rows}
@@ -65,7 +65,7 @@ class SymptomReportCsv(MethodView):
     @blp.arguments(SymptomReportQuerySchema, location="query")
     @blp.doc(responses={"200": CSV_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Response:
         """Download the symptom outcome report as CSV (one row per arm and month)."""
         rows, _ = _report(query)
         buffer = io.StringIO()

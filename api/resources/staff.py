@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.auth import Blueprint, current_principal
 from api.extensions import db
+from api.models.staff import StaffUser
 from api.pagination import SelectPage
 from api.schemas.staff import StaffCreateSchema, StaffQuerySchema, StaffSchema, StaffUpdateSchema
 from api.services import staff as service
@@ -20,7 +24,7 @@ class StaffMembers(MethodView):
     @blp.arguments(StaffQuerySchema, location="query")
     @blp.response(200, StaffSchema(many=True))
     @blp.paginate(SelectPage)
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Select[Any]:
         """List staff accounts (optionally by role or active state)."""
         return service.staff_query(query.get("role"), query.get("is_active"))
 
@@ -28,7 +32,7 @@ class StaffMembers(MethodView):
     @blp.arguments(StaffCreateSchema)
     @blp.response(201, StaffSchema)
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> StaffUser:
         """Create a staff account; its first password must be changed at first sign-in."""
         staff = service.add_staff(
             body["email"],
@@ -47,7 +51,7 @@ class StaffMember(MethodView):
     @blp.auth(ADMIN)
     @blp.response(200, StaffSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, staff_id: int):
+    def get(self, staff_id: int) -> StaffUser:
         """Read one staff account."""
         return service.get_staff(staff_id)
 
@@ -56,7 +60,7 @@ class StaffMember(MethodView):
     @blp.response(200, StaffSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, staff_id: int):
+    def patch(self, body: dict[str, Any], staff_id: int) -> StaffUser:
         """Disable or enable, change role and sites, or reset the password (with a reason)."""
         staff = service.update_staff(
             current_principal().audit_actor(),

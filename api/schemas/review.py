@@ -15,6 +15,7 @@ from api.models.review import (
     ALERT_KINDS,
     ALERT_STATUSES,
     SERIOUSNESS_CRITERIA,
+    AdverseEvent,
     Alert,
 )
 from api.schemas.base import REASON, BaseSchema
@@ -92,19 +93,19 @@ class AdverseEventSchema(BaseSchema):
     updated_at = fields.AwareDateTime()
     version = fields.Integer()
 
-    def _deadline(self, ae: object) -> str | None:
+    def _deadline(self, ae: AdverseEvent) -> str | None:
         from api.services.adverse_events import report_deadline
 
-        deadline = report_deadline(ae)  # type: ignore[arg-type]
+        deadline = report_deadline(ae)
         return deadline.isoformat() if deadline else None
 
-    def _overdue(self, ae: object) -> bool:
+    def _overdue(self, ae: AdverseEvent) -> bool:
         from api.services.adverse_events import is_overdue
 
-        return is_overdue(ae, utcnow())  # type: ignore[arg-type]
+        return is_overdue(ae, utcnow())
 
 
-def _criteria() -> fields.List:
+def _criteria() -> fields.List[str]:
     return fields.List(
         fields.String(validate=validate.OneOf(SERIOUSNESS_CRITERIA)),
         metadata={"description": "Empty: not serious"},

@@ -2,7 +2,7 @@
 
 from marshmallow import fields, validate
 
-from api.models.schedule import EVENT_KINDS, EVENT_STATUSES
+from api.models.schedule import EVENT_KINDS, EVENT_STATUSES, ScheduleEvent
 from api.schemas.base import REASON, BaseSchema
 
 
@@ -22,10 +22,10 @@ class ScheduleEventSchema(BaseSchema):
     updated_at = fields.AwareDateTime()
     version = fields.Integer()
 
-    def _out_of_window(self, event: object) -> bool:
+    def _out_of_window(self, event: ScheduleEvent) -> bool:
         from api.services.schedule import out_of_window
 
-        return out_of_window(event)  # type: ignore[arg-type]
+        return out_of_window(event)
 
 
 class ScheduleEventUpdateSchema(BaseSchema):

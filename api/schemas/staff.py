@@ -1,5 +1,7 @@
 """Staff accounts as admins see them, and the bodies that change them."""
 
+from typing import Any
+
 from marshmallow import fields, validate
 
 from api.models.staff import STAFF_ROLES
@@ -9,14 +11,14 @@ from api.schemas.base import REASON, BaseSchema
 PASSWORD = validate.Length(min=12, max=1024)
 
 
-def _site_codes() -> fields.List:
+def _site_codes() -> fields.List[str]:
     return fields.List(
         fields.String(validate=validate.Length(min=2, max=10)), validate=validate.Length(max=20)
     )
 
 
-def _password(**kwargs: object) -> fields.String:
-    return fields.String(load_only=True, validate=PASSWORD, **kwargs)  # type: ignore[arg-type]
+def _password(**kwargs: Any) -> fields.String:
+    return fields.String(load_only=True, validate=PASSWORD, **kwargs)
 
 
 class StaffSchema(BaseSchema):

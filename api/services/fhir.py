@@ -60,7 +60,7 @@ def _patient_ref(study_code: str) -> dict[str, str]:
     return {"reference": f"Patient/{study_code}"}
 
 
-def _instant(value: Any, offset_minutes: int | None = None) -> str:
+def _instant(value: datetime | str, offset_minutes: int | None = None) -> str:
     """An instant in FHIR's form: in UTC, or at the device's own offset when known."""
     if offset_minutes is None:
         return utc_iso(value)
@@ -245,7 +245,7 @@ class _ResponseLines:
         ]
         self._zones: dict[int, timezone] = {}
 
-    def _authored(self, value: Any, offset: int) -> str:
+    def _authored(self, value: datetime | str, offset: int) -> str:
         zone = self._zones.get(offset)
         if zone is None:
             zone = self._zones[offset] = timezone(timedelta(minutes=offset))

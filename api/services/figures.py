@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, exists, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Date, and_, case, exists, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -167,7 +167,7 @@ def reminder_funnel(
         _within(D.c.received_at, R.c.sent_at, literal(int(FILLED_WITHIN.total_seconds()))),
     )
     was_sent = R.c.sent_at.isnot(None)
-    where = [P.c.site_id.in_(site_ids), was_sent]
+    where: list[ColumnElement[bool]] = [P.c.site_id.in_(site_ids), was_sent]
     if sent_from is not None:
         where.append(R.c.sent_at >= sent_from)
     if sent_to is not None:

@@ -116,7 +116,9 @@ def _participants(engine: Engine, site_ids: list[int]) -> list[Any]:
         return list(conn.execute(stmt))
 
 
-def _staff_actors(engine: Engine, site_ids: list[int], from_: date | None, to: date | None):
+def _staff_actors(
+    engine: Engine, site_ids: list[int], from_: date | None, to: date | None
+) -> list[Any]:
     """The staff who made a version in the scope (their id and role; nothing personal)."""
     stmt = _days(
         select(U.c.id, U.c.role)
@@ -420,7 +422,8 @@ def _version(
 ) -> str:
     """One version as an ItemGroupData with its AuditRecord: all items for version 1
     (`Insert`), the changed ones after (`Update`, or `Remove` for a cleared note)."""
-    version, source, actor_type, actor_id, at, reason = row[3], *row[13:18]
+    version = row[3]
+    source, actor_type, actor_id, at, reason = row[13:18]
     insert = previous is None
     user = staff_user(actor_id) if actor_type == "staff" else user_of_participant
     edit_point = ' EditPoint="DataManagement"' if actor_type == "staff" else ""

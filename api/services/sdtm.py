@@ -271,7 +271,9 @@ def _dm_query(site_ids: list[int]) -> tuple[Select[Any], tuple[Any, ...]]:
     return stmt, (P.c.id,)
 
 
-def _entries_query(site_ids: list[int], late_only: bool = False) -> tuple[Select[Any], tuple]:
+def _entries_query(
+    site_ids: list[int], late_only: bool = False
+) -> tuple[Select[Any], tuple[Any, ...]]:
     stmt = (
         select(
             P.c.id,
@@ -493,6 +495,9 @@ class _Sink:
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        """Part of the file protocol `ZipFile` types; it never closes a file it was given."""
 
     def take(self) -> bytes:
         data, self.chunks = b"".join(self.chunks), []

@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import SupportsFloat, cast
 
 RECORD = 80
 _LIBRARY = "HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  "
@@ -150,7 +151,10 @@ CACHE_SIZE = 4096
 
 
 def _number(value: object) -> bytes:
-    return ibm_float(None if value is None or value == "" else float(value))  # type: ignore[arg-type]
+    if value is None or value == "":
+        return ibm_float(None)
+    # A numeric variable's column holds numbers (or their text), never anything else.
+    return ibm_float(float(cast("SupportsFloat | str", value)))
 
 
 def _text(width: int) -> Callable[[object], bytes]:
