@@ -10,9 +10,9 @@ from sqlalchemy import Select
 from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.extensions import db
-from api.models.review import AdverseEvent
+from api.models.adverse_events import AdverseEvent
 from api.pagination import SelectPage
-from api.schemas.review import (
+from api.schemas.adverse_events import (
     AdverseEventCreateSchema,
     AdverseEventSchema,
     AdverseEventUpdateSchema,

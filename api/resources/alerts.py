@@ -13,7 +13,7 @@ from api.clock import utcnow
 from api.extensions import db
 from api.models import Alert
 from api.pagination import SelectPage
-from api.schemas.review import AlertAcknowledgeSchema, AlertQuerySchema, AlertSchema
+from api.schemas.alerts import AlertAcknowledgeSchema, AlertQuerySchema, AlertSchema
 from api.services import alerts as service
 
 blp = Blueprint("alerts", __name__, url_prefix="/api/v1/alerts", description="Alerts")

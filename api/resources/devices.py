@@ -7,7 +7,7 @@ from flask.views import MethodView
 from api.auth import PARTICIPANT, Blueprint, current_principal
 from api.extensions import db
 from api.pagination import SelectPage
-from api.schemas.notification import DeviceCreateSchema, DeviceSchema
+from api.schemas.devices import DeviceCreateSchema, DeviceSchema
 from api.services import devices as service
 
 blp = Blueprint(

@@ -9,10 +9,10 @@ from sqlalchemy import Select
 
 from api.auth import PARTICIPANT, Blueprint, current_principal
 from api.extensions import db
-from api.models.notification import Reminder
 from api.models.participant import Participant
+from api.models.reminders import Reminder
 from api.pagination import SelectPage
-from api.schemas.notification import NotificationSchema
+from api.schemas.reminders import NotificationSchema
 from api.services import reminders as service
 
 blp = Blueprint(

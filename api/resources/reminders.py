@@ -9,9 +9,9 @@ from sqlalchemy import Select
 
 from api.access import participant_for
 from api.auth import ALL_STAFF, Blueprint, current_principal
-from api.models.notification import Reminder
+from api.models.reminders import Reminder
 from api.pagination import SelectPage
-from api.schemas.notification import ReminderQuerySchema, ReminderSchema
+from api.schemas.reminders import ReminderQuerySchema, ReminderSchema
 from api.services import reminders as service
 
 blp = Blueprint(

@@ -27,7 +27,7 @@ from api.models import (
     Reminder,
     ReminderDelivery,
 )
-from api.models.notification import REMINDER_KINDS
+from api.models.reminders import REMINDER_KINDS
 from api.services.compliance import (
     _by_zone,
     _last_diary_day,

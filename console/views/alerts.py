@@ -22,8 +22,10 @@ from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
 from api.models import Alert, DiaryEntry, StaffUser
-from api.models.review import ALERT_KINDS, ALERT_STATUSES, SERIOUSNESS_CRITERIA
-from api.schemas.review import OUTCOMES, RELATIONS, AdverseEventCreateSchema, AlertAcknowledgeSchema
+from api.models.adverse_events import SERIOUSNESS_CRITERIA
+from api.models.alerts import ALERT_KINDS, ALERT_STATUSES
+from api.schemas.adverse_events import OUTCOMES, RELATIONS, AdverseEventCreateSchema
+from api.schemas.alerts import AlertAcknowledgeSchema
 from api.services import adverse_events as ae_service
 from api.services import alerts as alert_service
 from console.blueprint import bp

@@ -19,17 +19,17 @@ from api.clock import utcnow
 from api.errors import DomainError
 from api.extensions import db
 from api.models import DiaryEntry, Participant, StaffUser
+from api.models.adverse_events import SERIOUSNESS_CRITERIA
 from api.models.participant import PARTICIPANT_STATUSES
-from api.models.review import SERIOUSNESS_CRITERIA
-from api.schemas.compliance import ExcusedDayCreateSchema
-from api.schemas.diary import StaffDiaryEntryCreateSchema, StaffDiaryEntryUpdateSchema
-from api.schemas.participant import ParticipantUpdateSchema
-from api.schemas.review import (
+from api.schemas.adverse_events import (
     OUTCOMES,
     RELATIONS,
     AdverseEventCreateSchema,
     AdverseEventUpdateSchema,
 )
+from api.schemas.compliance import ExcusedDayCreateSchema
+from api.schemas.diary import StaffDiaryEntryCreateSchema, StaffDiaryEntryUpdateSchema
+from api.schemas.participant import ParticipantUpdateSchema
 from api.schemas.schedule import ScheduleEventUpdateSchema
 from api.services import adverse_events as ae_service
 from api.services import compliance as compliance_service

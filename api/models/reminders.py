@@ -1,4 +1,4 @@
-"""Phones (FCM registration tokens), planned reminders and each delivery attempt."""
+"""Planned reminders and each delivery attempt of them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Base, UTCDateTime, between, one_of
 
-PLATFORMS = ("android", "ios")
-DEVICE_LOCALES = ("zh-CN", "en")
 REMINDER_KINDS = ("infusion", "visit", "diary")
 REMINDER_STATUSES = (
     "planned",
@@ -21,23 +19,6 @@ REMINDER_STATUSES = (
     "failed",
     "undeliverable",
 )
-
-
-class Device(Base):
-    __tablename__ = "devices"
-    __table_args__ = (one_of("platform", PLATFORMS), one_of("locale", DEVICE_LOCALES))
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
-    token: Mapped[str] = mapped_column(String(1024), unique=True)
-    platform: Mapped[str] = mapped_column(String(10))
-    app_version: Mapped[str | None] = mapped_column(String(40))
-    locale: Mapped[str | None] = mapped_column(String(10))
-    active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    deactivated_reason: Mapped[str | None] = mapped_column(String(100))
 
 
 class Reminder(Base):

@@ -1,19 +1,15 @@
-"""Alerts for coordinators, and adverse events recorded by sites."""
+"""Adverse events recorded by sites, with the 24-hour clock of serious ones."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import JSON, Date, ForeignKey, Index, SmallInteger, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Base, UTCDateTime, between, one_of
 
-ALERT_KINDS = ("symptom", "symptom_urgent", "missed_diary", "serious_adverse_event")
-ALERT_STATUSES = ("open", "acknowledged")
-ALERT_DECISIONS = ("not_adverse_event", "adverse_event_recorded")
 SERIOUSNESS_CRITERIA = ("fatal", "life_threatening", "permanently_disabling", "tumour")
 AE_GRADE_MAX = 4
 AE_RELATIONS = ("not_related", "unlikely", "possible", "probable", "definite")
@@ -25,32 +21,6 @@ AE_OUTCOMES = (
     "fatal",
     "unknown",
 )
-
-
-class Alert(Base):
-    __tablename__ = "alerts"
-    __table_args__ = (
-        Index("ix_alerts_site_status", "site_id", "status"),
-        one_of("kind", ALERT_KINDS),
-        one_of("status", ALERT_STATUSES),
-        one_of("decision", ALERT_DECISIONS),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
-    kind: Mapped[str] = mapped_column(String(30))
-    status: Mapped[str] = mapped_column(String(20), default="open")
-    # What makes this alert unique (e.g. "symptom:entry:42"): the database refuses a twin.
-    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
-    diary_entry_id: Mapped[int | None] = mapped_column(ForeignKey("diary_entries.id"))
-    adverse_event_id: Mapped[int | None] = mapped_column(ForeignKey("adverse_events.id"))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    acknowledged_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
-    note: Mapped[str | None] = mapped_column(Text)
-    decision: Mapped[str | None] = mapped_column(String(30))
 
 
 class AdverseEvent(Base):
