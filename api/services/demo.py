@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from api.audit import Actor, record_audit, snapshot
 from api.extensions import db
 from api.models import Alert, DiaryEntry, Participant, Site
-from api.schemas.diary import utc_offset_minutes
+from api.models.diary import utc_offset_minutes
 from api.services import (
     adverse_events,
     devices,
@@ -360,6 +360,7 @@ class SiteBuilder:
 
     def _write_diary(self, story, participant, days, zone_of) -> int:  # type: ignore[no-untyped-def]
         """One batch: the entries, their version 1 and audit rows, then their alerts."""
+        skew = current_app.extensions["study"].clock_skew_minutes
         actor: Actor = ("participant", participant.id)
         today = self._local_today(participant)
         level = self.rng.uniform(0.6, 1.6)
@@ -380,7 +381,7 @@ class SiteBuilder:
                     recorded_offset_minutes=utc_offset_minutes(recorded),
                     timezone=zone,
                     received_at=received,
-                    late=diary.is_late(day, zone, recorded, received),
+                    late=diary.is_late(day, zone, recorded, received, skew),
                     source="participant",
                     version=1,
                     updated_at=received,
