@@ -34,11 +34,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flask import current_app, has_app_context
-from sqlalchemy import Connection, Insert, Table, Text, bindparam, event, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, Insert, Table, bindparam, event, insert
 from sqlalchemy.orm import Mapper, Session, UOWTransaction, object_session
 
 from api.chain_guards import AppendOnlyError, refuse_bulk, refuse_delete, refuse_update
@@ -48,7 +44,6 @@ from api.chain_hash import (
     CHAINED_TABLES,
     GENESIS_HASH,
     HASHED_FIELDS,
-    HEADS,
     chain_key_for,
     chain_key_for_row,
     content_digest,
@@ -56,6 +51,15 @@ from api.chain_hash import (
     row_hash,
 )
 from api.chain_heads import HeadsFileError, chain_heads_snapshot, compare_heads, recorded_heads
+from api.chain_locks import (
+    HEADS_KEY,
+    chain_enabled,
+    heads_of,
+    in_database,
+    lock_heads,
+    lock_in_database,
+    move_heads,
+)
 from api.chain_verify import Break, ChainResult, VerifyReport, verify_chain, verify_chains
 
 __all__ = [
@@ -81,58 +85,11 @@ __all__ = [
     "verify_chains",
 ]
 
-_HEADS_KEY = "chain_heads"  # Session.info: {chain_key: (seq, head_hash)} locked in this txn
 _DIRTY_KEY = "chain_heads_dirty"  # Session.info: chain keys advanced in the current flush
 _LINKED_KEY = "chain_linked"  # Session.info: rows the database linked in the current flush
 
 
 # --- linking new rows --------------------------------------------------------------------
-
-
-def chain_enabled() -> bool:
-    """On unless the app says ``AUDIT_CHAIN=False`` (only a benchmark's baseline does)."""
-    if has_app_context():
-        return bool(current_app.config.get("AUDIT_CHAIN", True))
-    return True
-
-
-def _heads(session: Session) -> dict[str, tuple[int, str]]:
-    return session.info.setdefault(_HEADS_KEY, {})
-
-
-def _lock_heads(session: Session, connection: Connection, keys: list[str]) -> None:
-    """Lock and read the heads of `keys` (sorted, so two writers never deadlock)."""
-    heads = _heads(session)
-    missing = sorted(k for k in set(keys) if k not in heads)
-    if not missing:
-        return
-    found = _select_heads(connection, missing)
-    new = [k for k in missing if k not in found]
-    if new:
-        # A chain's first row: create its head. Two writers racing to create the same
-        # head both succeed here (the loser's insert does nothing) and then queue on it.
-        insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(
-            insert(HEADS).on_conflict_do_nothing(index_elements=["chain_key"]),
-            [{"chain_key": k, "seq": 0, "head_hash": GENESIS_HASH} for k in new],
-        )
-        found.update(_select_heads(connection, new))
-    heads.update(found)
-
-
-def _select_heads(connection: Connection, keys: list[str]) -> dict[str, tuple[int, str]]:
-    rows = connection.execute(
-        select(HEADS.c.chain_key, HEADS.c.seq, HEADS.c.head_hash)
-        .where(HEADS.c.chain_key.in_(keys))
-        .order_by(HEADS.c.chain_key)
-        .with_for_update()
-    )
-    return {key: (seq, head) for key, seq, head in rows}
-
-
-def _in_database(connection: Connection) -> bool:
-    """PostgreSQL links rows in its trigger; elsewhere the session does it."""
-    return connection.dialect.name == "postgresql"
 
 
 def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
@@ -148,20 +105,10 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: Any) -
     if not keys:
         return
     connection = session.connection()
-    if not _in_database(connection):
-        _lock_heads(session, connection, sorted(keys))
+    if not in_database(connection):
+        lock_heads(session, connection, sorted(keys))
     elif len(keys) > 1:
-        _lock_in_database(connection, keys)
-
-
-def _lock_in_database(connection: Connection, keys: set[str]) -> None:
-    """Lock several heads in sorted order before the trigger extends their chains.
-
-    The owner's function (migration 0008) creates and locks them: the application role
-    may read heads but not write them. The trigger then reads each head itself.
-    """
-    keys_param = bindparam("keys", sorted(keys), type_=ARRAY(Text))
-    connection.execute(select(func.lock_chain_heads(keys_param)))
+        lock_in_database(connection, keys)
 
 
 def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
@@ -173,15 +120,15 @@ def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
     table: Table = mapper.local_table  # type: ignore[assignment]
     content = {name: getattr(target, name) for name in HASHED_FIELDS[table.name]}
     digest = content_digest(table, key, content)
-    if _in_database(connection):
+    if in_database(connection):
         # The trigger turns the digest into the linked hash and sets seq and prev_hash;
         # this object's copies are reloaded if anyone reads them.
         target.chain_key, target.seq, target.prev_hash, target.row_hash = key, None, None, digest
         session.info.setdefault(_LINKED_KEY, []).append(target)
         return
-    heads = _heads(session)
+    heads = heads_of(session)
     if key not in heads:  # added during the flush, after before_flush looked
-        _lock_heads(session, connection, [key])
+        lock_heads(session, connection, [key])
     seq, prev = heads[key]
     target.chain_key, target.seq, target.prev_hash = key, seq + 1, prev
     target.row_hash = link_hash(prev, digest, seq + 1)
@@ -194,16 +141,7 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
     dirty = session.info.pop(_DIRTY_KEY, None)
     if not dirty:
         return
-    _move_heads(session.connection(), _heads(session), dirty)
-
-
-def _move_heads(connection: Connection, heads: dict[str, tuple[int, str]], keys: set[str]) -> None:
-    connection.execute(
-        update(HEADS)
-        .where(HEADS.c.chain_key == bindparam("k"))
-        .values(seq=bindparam("s"), head_hash=bindparam("h")),
-        [{"k": k, "s": heads[k][0], "h": heads[k][1]} for k in sorted(keys)],
-    )
+    move_heads(session.connection(), heads_of(session), dirty)
 
 
 def _after_flush_postexec(session: Session, _context: UOWTransaction) -> None:
@@ -215,7 +153,7 @@ def _after_flush_postexec(session: Session, _context: UOWTransaction) -> None:
 
 def _forget_heads(session: Session, *_args: Any) -> None:
     """After any rollback (a savepoint's too) the locked heads may be stale: re-read them."""
-    session.info.pop(_HEADS_KEY, None)
+    session.info.pop(HEADS_KEY, None)
     session.info.pop(_DIRTY_KEY, None)
     session.info.pop(_LINKED_KEY, None)
 
@@ -225,38 +163,73 @@ def _transaction_ended(session: Session, transaction: Any) -> None:
         _forget_heads(session)
 
 
-def insert_chained(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT new rows of a chained table with Core, linked as the ORM path links them.
+Batch = tuple[Table, list[dict[str, Any]]]
 
-    No unit of work, no objects: one statement. The rows are linked in list order; on
-    PostgreSQL the trigger numbers and links them, elsewhere the session does, moving
-    the heads in the same transaction.
+
+def insert_chained(session: Session, *batches: Batch) -> None:
+    """INSERT new rows of chained tables with Core, linked as the ORM path links them.
+
+    No unit of work, no objects. The rows are linked in order. On PostgreSQL the trigger
+    numbers and links them, and every batch goes in one statement (the batches before the
+    last as data-modifying CTEs): one round trip for an entry's version and audit row.
+    Elsewhere the session links them and moves the heads in the same transaction.
     """
-    if not rows:
+    batches = tuple((table, rows) for table, rows in batches if rows)
+    if not batches:
         return
-    stmt = _insert_of(table)
     if not chain_enabled():
-        session.execute(stmt, rows)
+        for table, rows in batches:
+            session.execute(_insert_of(table), rows)
         return
     connection = session.connection()
-    keys = [chain_key_for_row(row) for row in rows]
-    if _in_database(connection):
-        if len(set(keys)) > 1:
-            _lock_in_database(connection, set(keys))
-        for row, key in zip(rows, keys, strict=True):
-            digest = content_digest(table, key, row)
-            row.update(chain_key=key, seq=None, prev_hash=None, row_hash=digest)
-        session.execute(stmt, rows)
+    keys = {chain_key_for_row(row) for _, rows in batches for row in rows}
+    if in_database(connection):
+        if len(keys) > 1:
+            lock_in_database(connection, keys)
+        for table, rows in batches:
+            for row in rows:
+                key = chain_key_for_row(row)
+                digest = content_digest(table, key, row)
+                row.update(chain_key=key, seq=None, prev_hash=None, row_hash=digest)
+        _one_statement(session, batches)
         return
-    _lock_heads(session, connection, sorted(set(keys)))
-    heads = _heads(session)
-    for row, key in zip(rows, keys, strict=True):
-        seq, prev = heads[key]
-        digest = link_hash(prev, content_digest(table, key, row), seq + 1)
-        row.update(chain_key=key, seq=seq + 1, prev_hash=prev, row_hash=digest)
-        heads[key] = (seq + 1, digest)
-    session.execute(stmt, rows)
-    _move_heads(connection, heads, set(keys))
+    lock_heads(session, connection, sorted(keys))
+    heads = heads_of(session)
+    for table, rows in batches:
+        for row in rows:
+            key = chain_key_for_row(row)
+            seq, prev = heads[key]
+            digest = link_hash(prev, content_digest(table, key, row), seq + 1)
+            row.update(chain_key=key, seq=seq + 1, prev_hash=prev, row_hash=digest)
+            heads[key] = (seq + 1, digest)
+        session.execute(_insert_of(table), rows)
+    move_heads(connection, heads, keys)
+
+
+def _one_statement(session: Session, batches: tuple[Batch, ...]) -> None:
+    """The last batch's INSERT carrying the others as CTEs (PostgreSQL runs them all).
+
+    One row per batch (the diary's case) runs a statement built once per shape, its
+    values as parameters; several rows per batch build theirs each time.
+    """
+    if all(len(rows) == 1 for _, rows in batches):
+        shape = tuple((table, tuple(rows[0])) for table, rows in batches)
+        params = {f"p{n}_{k}": v for n, (_, rows) in enumerate(batches) for k, v in rows[0].items()}
+        session.execute(_statement_of_shape(shape), params)
+        return
+    *first, (table, rows) = batches
+    ctes = [insert(t).values(r).cte(f"chained_{n}") for n, (t, r) in enumerate(first)]
+    session.execute(insert(table).values(rows).add_cte(*ctes))
+
+
+@functools.cache
+def _statement_of_shape(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    parts = [
+        insert(table).values({c: bindparam(f"p{n}_{c}", type_=table.c[c].type) for c in cols})
+        for n, (table, cols) in enumerate(shape)
+    ]
+    *first, last = parts
+    return last.add_cte(*(part.cte(f"chained_{n}") for n, part in enumerate(first)))
 
 
 @functools.cache

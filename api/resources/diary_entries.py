@@ -233,6 +233,10 @@ def _sync(
     committed propagates (503): nothing was written and the phone resends the batch.
     """
     study = _study()
+    # One request, one reading of the participant (as for a single submit): detached,
+    # it is not expired by each entry's commit and read again for the next entry.
+    if participant in db.session:
+        db.session.expunge(participant)
     results: list[dict[str, Any]] = []
     committed = False
     for index, item in enumerate(items):

@@ -191,10 +191,12 @@ def submit(
     entry = _insert_unless_taken(_entry_row(participant, values, actor, now, late))
     if entry is None:
         return _replay_or_conflict(participant.id, values["client_entry_id"], diary_date)
-    session = db.session()
-    insert_chained(session, AUDIT_EVENTS, [_audit_created(entry, actor, reason)])
     version = {"entry_id": entry.id, **version_values(entry, actor, now, reason)}
-    insert_chained(session, VERSIONS, [version])
+    insert_chained(
+        db.session(),
+        (AUDIT_EVENTS, [_audit_created(entry, actor, reason)]),
+        (VERSIONS, [version]),
+    )
     symptom_alert_for_entry(entry, participant, now)
     return Submission(entry, created=True)
 
