@@ -71,9 +71,8 @@ def _answer(submission: service.Submission, *, with_versions: bool = False):  # 
     entry = submission.entry
     blp.set_etag(service.etag_data(entry))
     session = db.session()
-    if with_versions:
-        for version in entry.versions:  # loaded now, while the entry is in the session
-            session.expunge(version)
+    for version in entry.versions if with_versions else ():  # loaded now, if at all
+        session.expunge(version)
     session.expunge(entry)
     session.commit()
     return entry, 201 if submission.created else 200

@@ -48,7 +48,9 @@ from api.services import (
     sessions,
 )
 from api.services.alerts import acknowledge, check_missed_diaries, symptom_alert_for_entry
+from api.services.diary_amend import amend
 from api.services.staff import add_staff
+from api.study import StudyConfig
 
 SITE_ZONE = "Asia/Shanghai"
 # One traveller per site, each in another zone (index = site order).
@@ -392,7 +394,7 @@ class SiteBuilder:
         for entry in entries:
             self.clock.at(entry.received_at)
             # The same version 1 `diary.submit` writes (its own helper, not a copy).
-            db.session.add(diary._new_version(entry, actor, entry.received_at, None))
+            db.session.add(diary.new_version(entry, actor, entry.received_at, None))
             record_audit(
                 actor,
                 "diary_entry.created",
@@ -465,7 +467,7 @@ class SiteBuilder:
             if entry is None:
                 continue
             when = self.clock.at(local(entry.diary_date + timedelta(days=5), time(10, 20)))
-            diary.amend(entry, participant, changes, self.actor, when, reason=reason)
+            amend(entry, participant, changes, self.actor, when, _study(), reason=reason)
         day = today - timedelta(days=30)
         when = self.clock.at(local(day + timedelta(days=4), time(11, 5)))
         diary.submit(
@@ -478,6 +480,7 @@ class SiteBuilder:
             },
             self.actor,
             when,
+            _study(),
             reason="Entered from the paper diary brought to the visit (phone battery dead)",
         )
 
@@ -510,7 +513,8 @@ class SiteBuilder:
             if when < diary.day_end(entry.diary_date, entry.timezone):
                 self.clock.at(when)
                 changes = {"debilitation": entry.debilitation - 1}
-                diary.amend(entry, participant, changes, ("participant", participant.id), when)
+                actor = ("participant", participant.id)
+                amend(entry, participant, changes, actor, when, _study())
                 return
 
     def _travel(self, participant: Participant) -> None:
@@ -627,6 +631,10 @@ class SiteBuilder:
             f"{c['withdrawn'].study_code} (id {c['withdrawn'].id}): withdrawn "
             f"{WITHDRAWN_DAYS} days ago",
         ]
+
+
+def _study() -> StudyConfig:
+    return current_app.extensions["study"]
 
 
 def _near(day: date, gaps: set[date]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
 from api.audit import Actor, snapshot
 from api.chain import insert_chained
@@ -79,6 +79,17 @@ def version_values(
     }
 
 
+def new_version(
+    entry: DiaryEntry,
+    actor: Actor,
+    now: datetime,
+    reason: str | None,
+    recorded_at: datetime | None = None,
+) -> DiaryEntryVersion:
+    """The entry's newest version as an ORM object, joined to the entry's versions."""
+    return DiaryEntryVersion(entry=entry, **version_values(entry, actor, now, reason, recorded_at))
+
+
 def _audit_created(entry: DiaryEntry, actor: Actor, reason: str | None) -> dict[str, Any]:
     """The `diary_entry.created` audit row, as `api.audit.record_audit` would write it."""
     return {
@@ -109,13 +120,22 @@ def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
     first. No savepoint and no exception path are needed.
     """
     stmt = _INSERT_UNLESS_TAKEN[db.session.get_bind().dialect.name]
-    return db.session.scalars(stmt, [row]).one_or_none()
+    stored = db.session.execute(stmt, row).one_or_none()
+    if stored is None:
+        return None
+    # A Core statement (no ORM loading): the entry is made from the returned row and
+    # joins the session as the stored row it is, with nothing pending.
+    entry = DiaryEntry(**stored._mapping)
+    make_transient_to_detached(entry)
+    db.session.add(entry)
+    return entry
 
 
+ENTRIES: Table = DiaryEntry.__table__  # type: ignore[assignment]
 # Built once: the row travels as parameters, so each call skips building, coercing and
 # cache-keying a statement.
 _INSERT_UNLESS_TAKEN = {
-    name: insert(DiaryEntry).on_conflict_do_nothing().returning(DiaryEntry)
+    name: insert(ENTRIES).on_conflict_do_nothing().returning(*ENTRIES.c)
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 

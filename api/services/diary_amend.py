@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from api.audit import Actor, record_audit, snapshot
 from api.errors import Conflict, DomainError
 from api.extensions import db
-from api.models import DiaryEntry, DiaryEntryVersion, Participant
+from api.models import DiaryEntry, Participant
 from api.services.alerts import symptom_alert_for_entry
-from api.services.diary import AUDITED_FIELDS, find, version_values
+from api.services.diary import AUDITED_FIELDS, find, new_version
 from api.services.diary_rules import check_diary_day
 from api.study import StudyConfig
 
@@ -73,8 +73,7 @@ def _apply_amendment(
             entry.updated_at = now
             # The correction's own device time lives on its version; the entry keeps
             # the original completion time its lateness was judged on.
-            values = version_values(entry, actor, now, reason, recorded_at)
-            db.session.add(DiaryEntryVersion(entry=entry, **values))
+            db.session.add(new_version(entry, actor, now, reason, recorded_at))
     except IntegrityError as exc:
         _raise_amend_conflict(entry, participant, changed, exc)
 
