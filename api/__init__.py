@@ -61,7 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             configure_sqlite(db.engine)
     from api.chain import install_chain_events
 
-    install_chain_events()
+    install_chain_events(db.session)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     from api.services import login_throttle
 

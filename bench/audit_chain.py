@@ -15,7 +15,8 @@ head and one head update per submission.
   drift on a shared machine hit both alike. Prints ms per submission and the change.
 - `--wrk`: two gunicorn servers (`bench.chain_off_app:app`, `wsgi:app`) measured in
   alternation with wrk at 10 and 50 connections, as bench/diary_submit.py does. Needs an
-  otherwise idle machine to mean much.
+  otherwise idle machine to mean much; `bench/diary_submit.py --chain-off` measures the
+  same in interleaved rounds, against the floor too.
 """
 
 from __future__ import annotations
@@ -161,7 +162,9 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
 def with_wrk(url: str, secret: str, slots_file: Path, args: argparse.Namespace) -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
-    args.worker_class, args.threads = "sync", 1
+    # gthread, as bench/diary_submit.py runs it: sync workers close every connection,
+    # and at 10 connections their runs here came back empty.
+    args.worker_class, args.threads = "gthread", 2
     args.slots_per_run = 400 * args.duration
     args.slots_per_warmup = 400 * bench.WARMUP_SECONDS
     script = slots_file.with_name("diary.lua")

@@ -1,13 +1,15 @@
 """Benchmark: diary submissions through gunicorn on PostgreSQL, against a bare floor.
 
     .venv/bin/python bench/diary_submit.py [--rounds 3] [--duration 10] [--workers 4]
-        [--worker-class gthread] [--threads 2]
+        [--worker-class gthread] [--threads 2] [--chain-off]
 
 Self-contained: makes its own PostgreSQL database (`bench_diary_<random>`, dropped at the
 end), migrates it, creates participants and access tokens, starts two servers with the
 same gunicorn settings
 - the service (`gunicorn wsgi:app`), load on `POST /api/v1/me/diary-entries`,
 - the floor (`gunicorn bench.floor_app:app`: decode the token, insert one row),
+- with `--chain-off`, the service without the hash chain (`bench.chain_off_app:app`),
+  whose figures give the chain's share of the wall time (use `--participants 100000`),
 and runs `wrk` (C, from Debian's `wrk` package) at 10 and at 50 connections for a bounded
 time after a short warm-up, alternating between the two servers for a few rounds (the
 machine is shared: whatever else runs falls on both alike) and reporting the median
@@ -54,7 +56,7 @@ from api.config import normalise_database_url  # noqa: E402
 
 DIARY_PATH = "/api/v1/me/diary-entries"
 ZONE = "Asia/Shanghai"
-PORTS = (18010, 18011)  # service, floor
+PORTS = (18010, 18011, 18012)  # service, floor, service without the hash chain
 CONNECTIONS = (10, 50)
 WARMUP_SECONDS = 3
 FLOOR_RPS_HINT = 1300  # the expected floor at 10 connections on this 2-core machine
@@ -506,6 +508,17 @@ def report(
         f"p99 at 10 connections: diary/floor = {latency:.2f} "
         f"(goal <= 2.5: {'met' if latency <= 2.5 else 'NOT met'})"
     )
+    for connections in CONNECTIONS:
+        off = by.get(("diary, chain off", connections))
+        if off is None:
+            continue
+        on = by[("diary submit", connections)]
+        share = 1 - off.p50_ms / on.p50_ms
+        print(
+            f"hash chain at {connections} connections: {off.rps:.0f} -> {on.rps:.0f} req/s, "
+            f"p50 {off.p50_ms:.1f} -> {on.p50_ms:.1f} ms: {share * 100:.0f} % of the wall time "
+            f"(goal <= 10 %: {'met' if share <= 0.10 else 'NOT met'})"
+        )
 
 
 def main() -> None:
@@ -518,12 +531,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--participants", type=int, default=60000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--chain-off", action="store_true", help="also the service without the hash chain"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
     # Fresh (participant, day) slots for every diary request: 60,000 participants x 3
     # days last 3 rounds x 2 runs at up to 1,800 requests/s (a warning says otherwise).
-    args.slots_per_run = 1800 * args.duration
+    args.slots_per_run = 1800 * args.duration  # a third server shares the diary's slots
     args.slots_per_warmup = 1800 * WARMUP_SECONDS
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     secret = secrets.token_urlsafe(48)
@@ -549,6 +565,10 @@ def main() -> None:
             ("diary submit", Server("wsgi:app", PORTS[0], env, args), DIARY_PATH, diary_slots),
             ("floor", Server("bench.floor_app:app", PORTS[1], env, args), "/floor", floor_slots),
         ]
+        if args.chain_off:
+            # The chain's cost through gunicorn: the service without it, in the same rounds.
+            off = Server("bench.chain_off_app:app", PORTS[2], env, args)
+            servers.append(("diary, chain off", off, DIARY_PATH, diary_slots))
         runs: dict[tuple[str, int], list[Result]] = {}
         try:
             # Interleaved rounds, both servers up: whatever else the shared machine does
@@ -564,7 +584,8 @@ def main() -> None:
             for _, server, _, _ in servers:
                 server.stop()
     results = [median_of(r) for r in runs.values()]
-    results.sort(key=lambda r: (r.label != "diary submit", r.connections))
+    order = ("diary submit", "diary, chain off", "floor")
+    results.sort(key=lambda r: (order.index(r.label), r.connections))
     report([*results, ping], args, load, "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 

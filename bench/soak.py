@@ -135,6 +135,7 @@ def prepare(url: str, secret: str, phones: int, coordinators: int) -> tuple[list
                     },
                     actor,
                     now,
+                    app.extensions["study"],
                     reason="paper diary entered by the site",
                 )
             db.session.commit()

@@ -34,12 +34,21 @@ import odmlib
 import pyreadstat
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from flask import current_app
 from lxml import etree
 from sqlalchemy import select
 
 from api.extensions import db
 from api.models import DiaryEntry, Participant, ScheduleEvent
-from api.services import adverse_events, diary, exports, fhir, outcome_report, sdtm
+from api.services import (
+    adverse_events,
+    diary,
+    diary_amend,
+    exports,
+    fhir,
+    outcome_report,
+    sdtm,
+)
 from api.services.standards import DIARY_CATEGORY
 
 SCHEMAS = Path(odmlib.__file__).parent / "schemas"
@@ -89,18 +98,20 @@ class Trial:
                 {"diary_date": date(2026, 2, 2), **_scores(2, 2, 2, 2, 4)},
                 staff,
                 _at("2026-02-05T10:00:00+08:00"),
+                current_app.extensions["study"],
                 reason="paper diary",
             )
             self._phone(p2, "2026-02-03", _scores(1, 1, 1, 1, 1), at="2026-02-04T09:59:00+08:00")
             self._phone(p3, "2026-02-01", _scores(4, 0, 0, 0, 3))
             self._phone(p3, "2026-03-01", _scores(1, 0, 0, 0, 0))
             db.session.commit()
-            diary.amend(
+            diary_amend.amend(
                 amended,
                 p1,
                 {"abdominal_distension": 2, "note": "called"},
                 staff,
                 _at("2026-03-02T10:00:00+08:00"),
+                current_app.extensions["study"],
                 reason=REASON,
             )
             self.amended_id = amended.id
@@ -150,6 +161,7 @@ class Trial:
             {"diary_date": date.fromisoformat(day), "recorded_at": moment, **values},
             ("participant", participant.id),
             moment,
+            current_app.extensions["study"],
         )
         assert submitted.created
         return submitted.entry

@@ -555,3 +555,19 @@ def test_transactions_extending_the_same_chains_in_opposite_orders_do_not_deadlo
     report = verify(app)
     assert report.ok, report.breaks
     assert report.rows["audit_events"] == 2 + 6 * 5 * 2
+
+
+def test_chain_listeners_are_bound_to_the_apps_session_not_to_sqlalchemys_class(app):
+    """A session made outside the app (a script, another library) is left alone; the
+    app's own session links every row."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from api import chain
+
+    for name, listener in (
+        ("before_flush", chain._before_flush),
+        ("after_flush", chain._after_flush),
+    ):
+        assert event.contains(db.session, name, listener)
+        assert not event.contains(Session, name, listener)

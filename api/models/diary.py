@@ -34,6 +34,13 @@ SCORE_MAX = 4
 OFFSET_MINUTES_MAX = 24 * 60 - 1
 
 
+def utc_offset_minutes(value: datetime) -> int:
+    """The UTC offset of an aware instant in whole minutes, as entries store it."""
+    offset = value.utcoffset()
+    assert offset is not None, "aware datetimes only"
+    return int(offset.total_seconds() // 60)
+
+
 def _entry_checks() -> tuple[CheckConstraint, ...]:
     """What entries and their versions share: scores 0-4, a known source, a real offset."""
     return (
@@ -77,8 +84,8 @@ class DiaryEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     versions: Mapped[list[DiaryEntryVersion]] = relationship(
-        back_populates="entry", order_by="DiaryEntryVersion.version", lazy="selectin"
-    )
+        back_populates="entry", order_by="DiaryEntryVersion.version"
+    )  # loaded where shown: `selectinload` in `services.diary`
 
 
 class DiaryEntryVersion(Base):

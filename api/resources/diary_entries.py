@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
 from flask.views import MethodView
+from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from api.access import WRITERS, participant_for, participant_for_writing
+from api.audit import Actor
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
 from api.clock import utcnow
+from api.errors import DomainError
 from api.extensions import db
 from api.metrics import record_diary_outcomes
-from api.models import Participant
+from api.models import DiaryEntry, Participant
 from api.pagination import SelectPage
 from api.schemas.diary import (
     DiaryEntryCreateSchema,
@@ -23,6 +32,9 @@ from api.schemas.diary import (
     StaffDiaryEntryUpdateSchema,
 )
 from api.services import diary as service
+from api.services.diary_amend import amend
+from api.services.diary_rules import check_participant_may_amend
+from api.study import StudyConfig
 
 blp = Blueprint(
     "diary_entries",
@@ -44,25 +56,25 @@ def _writable(participant_id: int) -> tuple[Principal, Participant]:
     return principal, participant_for_writing(principal, participant_id)
 
 
-def _commit_keeping_values() -> None:
-    """Commit without expiring what the session holds.
+def _study() -> StudyConfig:
+    return current_app.extensions["study"]
 
-    The answer shows the rows this request has just written, so their values in memory
-    are the stored ones; reloading them after the commit would only cost round trips.
+
+def _answer(submission: service.Submission, *, with_versions: bool = False):  # type: ignore[no-untyped-def]
+    """201 for a new entry, 200 for a replay: the rows as written, kept past the commit.
+
+    The answer shows what this request has just written, so the values in memory are the
+    stored ones: the entry (and its versions, where shown) leave the session before the
+    commit (`Session.expunge`), which then has nothing of theirs to expire and reload.
     """
+    entry = submission.entry
+    blp.set_etag(service.etag_data(entry))
     session = db.session()
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = True
-
-
-def _answer(submission: service.Submission):  # type: ignore[no-untyped-def]
-    """201 for a new entry, 200 for a replay."""
-    blp.set_etag(service.etag_data(submission.entry))
-    _commit_keeping_values()
-    return submission.entry, 201 if submission.created else 200
+    for version in entry.versions if with_versions else ():  # loaded now, if at all
+        session.expunge(version)
+    session.expunge(entry)
+    session.commit()
+    return entry, 201 if submission.created else 200
 
 
 @blp.route("/me/diary-entries")
@@ -85,7 +97,8 @@ class MyEntries(MethodView):
     def post(self, body: dict):
         """Submit the entry for a diary day (idempotent by `client_entry_id`)."""
         principal, participant = _me()
-        return _answer(service.submit(participant, body, principal.audit_actor(), utcnow()))
+        actor = principal.audit_actor()
+        return _answer(service.submit(participant, body, actor, utcnow(), _study()))
 
 
 @blp.route("/me/diary-entries/sync")
@@ -96,7 +109,7 @@ class MyEntriesSync(MethodView):
     def post(self, body: dict):
         """Submit up to 100 queued entries; each gets its own result and transaction."""
         principal, participant = _me()
-        results = service.sync(participant, body["entries"], principal.audit_actor(), utcnow())
+        results = _sync(participant, body["entries"], principal.audit_actor(), utcnow())
         record_diary_outcomes(result["status"] for result in results)
         return {"results": results}
 
@@ -125,12 +138,11 @@ class MyEntry(MethodView):
         principal, participant = _me()
         now = utcnow()
         entry = service.entry_of(principal.id, entry_id)
-        service.check_participant_may_amend(entry, participant, now)
+        check_participant_may_amend(entry, participant, now)
         blp.check_etag(service.etag_data(entry))
         recorded_at = body.pop("recorded_at", None)
-        service.amend(
-            entry, participant, body, principal.audit_actor(), now, recorded_at=recorded_at
-        )
+        actor = principal.audit_actor()
+        amend(entry, participant, body, actor, now, _study(), recorded_at=recorded_at)
         blp.set_etag(service.etag_data(entry))
         db.session.commit()
         return entry
@@ -162,9 +174,9 @@ class ParticipantEntries(MethodView):
         principal, participant = _writable(participant_id)
         reason = body.pop("reason")
         submission = service.submit(
-            participant, body, principal.audit_actor(), utcnow(), reason=reason
+            participant, body, principal.audit_actor(), utcnow(), _study(), reason=reason
         )
-        return _answer(submission)
+        return _answer(submission, with_versions=True)
 
 
 @blp.route("/participants/<int:participant_id>/diary-entries/<int:entry_id>")
@@ -192,7 +204,97 @@ class ParticipantEntry(MethodView):
         entry = service.entry_of(participant.id, entry_id, with_versions=True)
         blp.check_etag(service.etag_data(entry))
         reason = body.pop("reason")
-        service.amend(entry, participant, body, principal.audit_actor(), utcnow(), reason=reason)
+        actor = principal.audit_actor()
+        amend(entry, participant, body, actor, utcnow(), _study(), reason=reason)
         blp.set_etag(service.etag_data(entry))
         db.session.commit()
         return entry
+
+
+# --- sync: the phone's offline queue, one transaction per entry ----------------------------
+
+log = logging.getLogger(__name__)
+_CREATE = DiaryEntryCreateSchema()  # made once: a schema instance holds no request state
+_ENTRY = DiaryEntrySchema()
+
+
+def _sync(
+    participant: Participant, items: list[Any], actor: Actor, now: datetime
+) -> list[dict[str, Any]]:
+    """Submit each queued entry in its own transaction, with one result per entry.
+
+    A bad or conflicting entry never blocks or rolls back another; a crash midway loses
+    nothing the phone cannot replay. Entries are shown as they were written (dumped
+    before their commit). An unexpected failure of one entry is that entry's `rejected`
+    result (logged), never a 5xx that would hide the entries committed before it and
+    make the phone resend them for good. Only a database outage before anything was
+    committed propagates (503): nothing was written and the phone resends the batch.
+    """
+    study = _study()
+    # One request, one reading of the participant (as for a single submit): detached,
+    # it is not expired by each entry's commit and read again for the next entry.
+    if participant in db.session:
+        db.session.expunge(participant)
+    results: list[dict[str, Any]] = []
+    committed = False
+    for index, item in enumerate(items):
+        result = _sync_result(index, item)
+        try:
+            result.update(_sync_one(participant, item, actor, now, study))
+            db.session.commit()
+            committed = True
+        except ValidationError as exc:
+            db.session.rollback()
+            result.update(status="rejected", error="validation_failed", errors=exc.messages)
+        except DomainError as exc:
+            db.session.rollback()
+            status = "conflict" if exc.error == "entry_exists_for_date" else "rejected"
+            result.update(status=status, error=exc.error, errors=exc.errors, **exc.extra)
+        except Exception as exc:
+            if isinstance(exc, DBAPIError) and not committed:
+                raise
+            log.exception("sync: entry %d of participant %d failed", index, participant.id)
+            _rollback_quietly()
+            result.update(status="rejected", **_failure(exc))
+        results.append(result)
+    return results
+
+
+def _sync_one(
+    participant: Participant, item: Any, actor: Actor, now: datetime, study: StudyConfig
+) -> dict[str, Any]:
+    """One queued entry: validated, submitted and dumped (not yet committed)."""
+    if not isinstance(item, dict):
+        raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
+    outcome = service.submit(participant, _CREATE.load(item), actor, now, study)
+    entry: DiaryEntry = outcome.entry
+    return {"status": "created" if outcome.created else "replayed", "entry": _ENTRY.dump(entry)}
+
+
+def _sync_result(index: int, item: Any) -> dict[str, Any]:
+    key = item.get("client_entry_id") if isinstance(item, dict) else None
+    return {
+        "index": index,
+        "client_entry_id": key if isinstance(key, str) else None,
+        "entry": None,
+        "error": None,
+        "errors": None,
+        "existing_entry_id": None,
+    }
+
+
+def _failure(exc: Exception) -> dict[str, Any]:
+    """A sync entry's unexpected failure as its result: retrying the entry is safe."""
+    if isinstance(exc, DBAPIError):
+        error, message = "database_unavailable", "The database is unavailable; send it again."
+    else:
+        error, message = "internal_error", "The server could not store this entry."
+    return {"error": error, "errors": {"_schema": [message]}}
+
+
+def _rollback_quietly() -> None:
+    """Roll back after a failure; a connection that is gone cannot even do that."""
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        log.warning("sync: rollback failed; the connection is gone")

@@ -9,6 +9,7 @@ from marshmallow import fields, pre_dump, validate
 
 from api.models.diary import ENTRY_SOURCES
 from api.schemas.base import REASON, BaseSchema
+from api.services.actors import actor_labels
 
 MAX_SYNC_ENTRIES = 100
 NOTE = validate.Length(max=1000)
@@ -17,12 +18,6 @@ NOTE = validate.Length(max=1000)
 def _score(**kwargs: Any) -> fields.Integer:
     """A 0-4 severity: integers only (no "3", 3.0 or true)."""
     return fields.Integer(strict=True, validate=validate.Range(min=0, max=4), **kwargs)
-
-
-def utc_offset_minutes(value: datetime) -> int:
-    offset = value.utcoffset()
-    assert offset is not None, "aware datetimes only"
-    return int(offset.total_seconds() // 60)
 
 
 class DeviceDateTime(fields.AwareDateTime):
@@ -107,8 +102,6 @@ class StaffDiaryEntrySchema(DiaryEntrySchema):
     @pre_dump(pass_collection=True)
     def _label_actors(self, data: Any, many: bool, **kwargs: Any) -> Any:
         """Name every version's actor for the page at once (one query per actor kind)."""
-        from api.services.actors import actor_labels
-
         versions = [v for entry in (data if many else [data]) for v in entry.versions]
         labels = actor_labels((v.actor_type, v.actor_id) for v in versions)
         for version in versions:

@@ -35,7 +35,7 @@ from api.audit import Actor, record_audit, snapshot
 from api.clock import installed_clock
 from api.extensions import db
 from api.models import Alert, DiaryEntry, Participant, Site
-from api.schemas.diary import utc_offset_minutes
+from api.models.diary import utc_offset_minutes
 from api.services import (
     adverse_events,
     devices,
@@ -46,7 +46,9 @@ from api.services import (
     sessions,
 )
 from api.services.alerts import acknowledge, check_missed_diaries, symptom_alert_for_entry
+from api.services.diary_amend import amend
 from api.services.staff import add_staff
+from api.study import StudyConfig
 
 SITE_ZONE = "Asia/Shanghai"
 # One traveller per site, each in another zone (index = site order).
@@ -346,6 +348,7 @@ class SiteBuilder:
 
     def _write_diary(self, story, participant, days, zone_of) -> int:  # type: ignore[no-untyped-def]
         """One batch: the entries, their version 1 and audit rows, then their alerts."""
+        skew = current_app.extensions["study"].clock_skew_minutes
         actor: Actor = ("participant", participant.id)
         today = self._local_today(participant)
         level = self.rng.uniform(0.6, 1.6)
@@ -366,7 +369,7 @@ class SiteBuilder:
                     recorded_offset_minutes=utc_offset_minutes(recorded),
                     timezone=zone,
                     received_at=received,
-                    late=diary.is_late(day, zone, recorded, received),
+                    late=diary.is_late(day, zone, recorded, received, skew),
                     source="participant",
                     version=1,
                     updated_at=received,
@@ -377,7 +380,7 @@ class SiteBuilder:
         for entry in entries:
             self.clock.at(entry.received_at)
             # The same version 1 `diary.submit` writes (its own helper, not a copy).
-            db.session.add(diary._new_version(entry, actor, entry.received_at, None))
+            db.session.add(diary.new_version(entry, actor, entry.received_at, None))
             record_audit(
                 actor,
                 "diary_entry.created",
@@ -450,7 +453,7 @@ class SiteBuilder:
             if entry is None:
                 continue
             when = self.clock.at(local(entry.diary_date + timedelta(days=5), time(10, 20)))
-            diary.amend(entry, participant, changes, self.actor, when, reason=reason)
+            amend(entry, participant, changes, self.actor, when, _study(), reason=reason)
         day = today - timedelta(days=30)
         when = self.clock.at(local(day + timedelta(days=4), time(11, 5)))
         diary.submit(
@@ -463,6 +466,7 @@ class SiteBuilder:
             },
             self.actor,
             when,
+            _study(),
             reason="Entered from the paper diary brought to the visit (phone battery dead)",
         )
 
@@ -495,7 +499,8 @@ class SiteBuilder:
             if when < diary.day_end(entry.diary_date, entry.timezone):
                 self.clock.at(when)
                 changes = {"debilitation": entry.debilitation - 1}
-                diary.amend(entry, participant, changes, ("participant", participant.id), when)
+                actor = ("participant", participant.id)
+                amend(entry, participant, changes, actor, when, _study())
                 return
 
     def _travel(self, participant: Participant) -> None:
@@ -612,6 +617,10 @@ class SiteBuilder:
             f"{c['withdrawn'].study_code} (id {c['withdrawn'].id}): withdrawn "
             f"{WITHDRAWN_DAYS} days ago",
         ]
+
+
+def _study() -> StudyConfig:
+    return current_app.extensions["study"]
 
 
 def _near(day: date, gaps: set[date]) -> bool:

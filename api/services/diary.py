@@ -1,44 +1,42 @@
-"""The symptom diary: submit, replay, amend (SPEC §2).
+"""The symptom diary: submit, replay, read (SPEC §2).
 
 The database settles idempotency and "one entry per day": an entry is inserted with
 ON CONFLICT DO NOTHING and the unique constraints decide; Python only looks up *why* an
 insert was kept out. Every state an entry ever had is an immutable `DiaryEntryVersion` row
 (version 1 is the original), written in the same transaction as the entry, its audit
-row and any symptom alert.
+row and any symptom alert. A new entry's version and audit row are Core inserts, linked
+into the participant's hash chain by `api.chain.insert_chained`: no unit of work.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
-from marshmallow import ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import make_transient_to_detached, selectinload
 
-from api.audit import Actor, record_audit, snapshot
+from api.audit import Actor, snapshot
+from api.chain import insert_chained
+from api.clock import utcnow
 from api.errors import Conflict, DomainError, NotFound
 from api.extensions import db
-from api.models import DiaryEntry, DiaryEntryVersion, Participant
-from api.models.diary import SCORE_FIELDS
-from api.schemas.diary import DiaryEntryCreateSchema, DiaryEntrySchema, utc_offset_minutes
+from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion, Participant
+from api.models.diary import SCORE_FIELDS, utc_offset_minutes
 from api.services.alerts import symptom_alert_for_entry
-from api.services.participants import local_today
-from api.services.schedule import add_months
+from api.services.diary_rules import check_active, check_diary_day, day_end, is_late
 from api.study import StudyConfig
 
-VALUE_FIELDS = (*SCORE_FIELDS, "note")
-log = logging.getLogger(__name__)
+__all__ = ["AUDITED_FIELDS", "VALUE_FIELDS", "Submission", "day_end", "is_late", "submit"]
 
+VALUE_FIELDS = (*SCORE_FIELDS, "note")
 AUDITED_FIELDS = ("diary_date", *VALUE_FIELDS, "recorded_at", "late", "source", "version")
+VERSIONS: Table = DiaryEntryVersion.__table__  # type: ignore[assignment]
+AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -49,83 +47,14 @@ class Submission:
     created: bool
 
 
-def _study() -> StudyConfig:
-    return current_app.extensions["study"]
-
-
-def day_end(diary_date: date, zone: str) -> datetime:
-    """The instant a diary day ends: the next local midnight in `zone`, DST included.
-
-    Where midnight itself is skipped by a DST jump, zoneinfo's fold=0 maps it to the
-    instant of the jump, which is when the day ended.
-    """
-    return datetime.combine(diary_date + timedelta(days=1), time(0), tzinfo=ZoneInfo(zone))
-
-
-def is_late(diary_date: date, zone: str, recorded_at: datetime, received_at: datetime) -> bool:
-    """Late = completed after its day ended. The device's clock is believed only when it
-    does not claim a time after the server received the entry (plus the allowed skew)."""
-    skew = timedelta(minutes=_study().clock_skew_minutes)
-    completed = recorded_at if recorded_at <= received_at + skew else received_at
-    return completed >= day_end(diary_date, zone)
-
-
-class Refused(Conflict):
-    """A well-formed entry the diary cannot take now (its day, the participant's status):
-    409 with the rule's own `error` code, naming the field like a validation error."""
-
-    def __init__(self, field: str, message: str, *, error: str) -> None:
-        super().__init__(message, error=error, errors={field: [message]})
-
-
-def check_active(participant: Participant) -> None:
-    """Withdrawn, completed or deceased participants keep no diary."""
-    if not participant.is_active:
-        raise Refused(
-            "participant",
-            f"The participant is {participant.status}; the diary is closed.",
-            error="participant_inactive",
-        )
-
-
-def check_diary_day(
-    participant: Participant, diary_date: date, now: datetime, *, backfill: bool
-) -> None:
-    """Refuse days the participant cannot have an entry for, each with its own code."""
-    today = local_today(participant, now)
-    if diary_date > today:
-        raise Refused(
-            "diary_date", "The diary day has not begun yet.", error="diary_date_in_future"
-        )
-    if diary_date < participant.enrolled_on:
-        raise Refused(
-            "diary_date",
-            f"The diary starts on the enrolment day, {participant.enrolled_on.isoformat()}.",
-            error="diary_date_before_enrolment",
-        )
-    study = _study()
-    if diary_date > add_months(participant.enrolled_on, study.diary_months):
-        raise Refused(
-            "diary_date", "The diary period of the study has ended.", error="diary_period_ended"
-        )
-    oldest = today - timedelta(days=study.backfill_days)
-    if backfill and diary_date < oldest:
-        raise Refused(
-            "diary_date",
-            f"Entries can be made for today and the {study.backfill_days} previous days only; "
-            "ask your site to record older days.",
-            error="backfill_window_closed",
-        )
-
-
-def _new_version(
+def version_values(
     entry: DiaryEntry,
     actor: Actor,
     now: datetime,
     reason: str | None,
     recorded_at: datetime | None = None,
-) -> DiaryEntryVersion:
-    """Snapshot the entry's current values as its newest version.
+) -> dict[str, Any]:
+    """The entry's current values as its newest version (without `entry_id`).
 
     `recorded_at` is the device time of an amendment (else the entry's own); `source`
     says who made this version, whoever made the entry.
@@ -135,29 +64,51 @@ def _new_version(
     offset = entry.recorded_offset_minutes
     if recorded_at is not None:
         offset = utc_offset_minutes(recorded_at)
-    return DiaryEntryVersion(
-        entry=entry,
-        participant_id=entry.participant_id,
-        version=entry.version,
-        diary_date=entry.diary_date,
+    return {
+        "participant_id": entry.participant_id,
+        "version": entry.version,
+        "diary_date": entry.diary_date,
         **{name: getattr(entry, name) for name in VALUE_FIELDS},
-        recorded_at=recorded_at or entry.recorded_at,
-        recorded_offset_minutes=offset,
-        source="staff" if actor_type == "staff" else "participant",
-        actor_type=actor_type,
-        actor_id=actor_id,
-        at=now,
-        reason=reason,
-    )
+        "recorded_at": recorded_at or entry.recorded_at,
+        "recorded_offset_minutes": offset,
+        "source": "staff" if actor_type == "staff" else "participant",
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "at": now,
+        "reason": reason,
+    }
 
 
-def _find(participant_id: int, **by: Any) -> DiaryEntry | None:
-    return db.session.scalar(
-        select(DiaryEntry)
-        .filter_by(participant_id=participant_id, **by)
-        .options(lazyload(DiaryEntry.versions))
-        .limit(1)
-    )
+def new_version(
+    entry: DiaryEntry,
+    actor: Actor,
+    now: datetime,
+    reason: str | None,
+    recorded_at: datetime | None = None,
+) -> DiaryEntryVersion:
+    """The entry's newest version as an ORM object, joined to the entry's versions."""
+    return DiaryEntryVersion(entry=entry, **version_values(entry, actor, now, reason, recorded_at))
+
+
+def _audit_created(entry: DiaryEntry, actor: Actor, reason: str | None) -> dict[str, Any]:
+    """The `diary_entry.created` audit row, as `api.audit.record_audit` would write it."""
+    return {
+        "at": utcnow(),
+        "actor_type": actor[0],
+        "actor_id": actor[1],
+        "action": "diary_entry.created",
+        "entity_type": "diary_entry",
+        "entity_id": entry.id,
+        "participant_id": entry.participant_id,
+        "before": None,
+        "after": snapshot(entry, AUDITED_FIELDS),
+        "reason": reason,
+    }
+
+
+def find(participant_id: int, **by: Any) -> DiaryEntry | None:
+    """This participant's entry with the given column values, if there is one."""
+    return db.session.scalar(select(DiaryEntry).filter_by(participant_id=participant_id, **by))
 
 
 def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
@@ -169,16 +120,22 @@ def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
     first. No savepoint and no exception path are needed.
     """
     stmt = _INSERT_UNLESS_TAKEN[db.session.get_bind().dialect.name]
-    return db.session.scalars(stmt, [row]).one_or_none()
+    stored = db.session.execute(stmt, row).one_or_none()
+    if stored is None:
+        return None
+    # A Core statement (no ORM loading): the entry is made from the returned row and
+    # joins the session as the stored row it is, with nothing pending.
+    entry = DiaryEntry(**stored._mapping)
+    make_transient_to_detached(entry)
+    db.session.add(entry)
+    return entry
 
 
+ENTRIES: Table = DiaryEntry.__table__  # type: ignore[assignment]
 # Built once: the row travels as parameters, so each call skips building, coercing and
 # cache-keying a statement.
 _INSERT_UNLESS_TAKEN = {
-    name: insert(DiaryEntry)
-    .on_conflict_do_nothing()
-    .returning(DiaryEntry)
-    .options(lazyload(DiaryEntry.versions))  # a new entry's versions are known: none
+    name: insert(ENTRIES).on_conflict_do_nothing().returning(*ENTRIES.c)
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
@@ -187,10 +144,10 @@ def _replay_or_conflict(
     participant_id: int, client_entry_id: uuid.UUID, diary_date: date
 ) -> Submission:
     """After the database kept an insert out: the stored twin (replay) or a 409."""
-    stored = _find(participant_id, client_entry_id=client_entry_id)
+    stored = find(participant_id, client_entry_id=client_entry_id)
     if stored is not None:
         return Submission(stored, created=False)
-    existing = _find(participant_id, diary_date=diary_date)
+    existing = find(participant_id, diary_date=diary_date)
     if existing is None:  # rows are never deleted, so one of the two must exist
         raise RuntimeError("diary entry insert skipped without a conflicting row")
     raise Conflict(
@@ -200,11 +157,35 @@ def _replay_or_conflict(
     )
 
 
+def _entry_row(
+    participant: Participant, values: dict[str, Any], actor: Actor, now: datetime, late: bool
+) -> dict[str, Any]:
+    staff = actor[0] == "staff"
+    recorded_at: datetime = values.get("recorded_at") or now
+    return {
+        "participant_id": participant.id,
+        "diary_date": values["diary_date"],
+        "client_entry_id": values["client_entry_id"],
+        **{name: values[name] for name in SCORE_FIELDS},
+        "note": values.get("note"),
+        "recorded_at": recorded_at,
+        "recorded_offset_minutes": utc_offset_minutes(recorded_at),
+        "timezone": participant.timezone,
+        "received_at": now,
+        "late": late,
+        "source": "staff" if staff else "participant",
+        "created_by_staff_id": actor[1] if staff else None,
+        "version": 1,
+        "updated_at": now,
+    }
+
+
 def submit(
     participant: Participant,
     values: dict[str, Any],
     actor: Actor,
     now: datetime,
+    study: StudyConfig,
     *,
     reason: str | None = None,
 ) -> Submission:
@@ -215,138 +196,34 @@ def submit(
     the day rules, so a retry that arrives after the backfill window moved on, or after
     the participant was withdrawn, still gets its stored entry back rather than an error.
     """
-    staff = actor[0] == "staff"
-    client_entry_id = values.get("client_entry_id") or uuid.uuid4()
+    values = {**values, "client_entry_id": values.get("client_entry_id") or uuid.uuid4()}
     diary_date: date = values["diary_date"]
     try:
         check_active(participant)
-        check_diary_day(participant, diary_date, now, backfill=not staff)
+        check_diary_day(participant, diary_date, now, study, backfill=actor[0] != "staff")
     except DomainError:
-        stored = _find(participant.id, client_entry_id=client_entry_id)
+        stored = find(participant.id, client_entry_id=values["client_entry_id"])
         if stored is not None:
             return Submission(stored, created=False)
         raise
     recorded_at: datetime = values.get("recorded_at") or now
-    entry = _insert_unless_taken(
-        {
-            "participant_id": participant.id,
-            "diary_date": diary_date,
-            "client_entry_id": client_entry_id,
-            **{name: values[name] for name in SCORE_FIELDS},
-            "note": values.get("note"),
-            "recorded_at": recorded_at,
-            "recorded_offset_minutes": utc_offset_minutes(recorded_at),
-            "timezone": participant.timezone,
-            "received_at": now,
-            "late": is_late(diary_date, participant.timezone, recorded_at, now),
-            "source": "staff" if staff else "participant",
-            "created_by_staff_id": actor[1] if staff else None,
-            "version": 1,
-            "updated_at": now,
-        }
-    )
+    late = is_late(diary_date, participant.timezone, recorded_at, now, study.clock_skew_minutes)
+    entry = _insert_unless_taken(_entry_row(participant, values, actor, now, late))
     if entry is None:
-        return _replay_or_conflict(participant.id, client_entry_id, diary_date)
-    # Version 1 and the audit row go out with the commit, in one flush.
-    db.session.add(_new_version(entry, actor, now, reason))
-    record_audit(
-        actor,
-        "diary_entry.created",
-        "diary_entry",
-        entry.id,
-        participant_id=participant.id,
-        after=snapshot(entry, AUDITED_FIELDS),
-        reason=reason,
+        return _replay_or_conflict(participant.id, values["client_entry_id"], diary_date)
+    version = {"entry_id": entry.id, **version_values(entry, actor, now, reason)}
+    insert_chained(
+        db.session(),
+        (AUDIT_EVENTS, [_audit_created(entry, actor, reason)]),
+        (VERSIONS, [version]),
     )
     symptom_alert_for_entry(entry, participant, now)
     return Submission(entry, created=True)
 
 
-def check_participant_may_amend(entry: DiaryEntry, participant: Participant, now: datetime) -> None:
-    """A participant corrects a mis-tap only while the entry's diary day lasts."""
-    check_active(participant)
-    if now >= day_end(entry.diary_date, entry.timezone):
-        raise Conflict(
-            "This diary day has ended; ask your site to correct the entry.",
-            error="entry_locked",
-        )
-
-
-def amend(
-    entry: DiaryEntry,
-    participant: Participant,
-    changes: dict[str, Any],
-    actor: Actor,
-    now: datetime,
-    *,
-    reason: str | None = None,
-    recorded_at: datetime | None = None,
-) -> DiaryEntry:
-    """Apply a correction as a new version; the old values stay in the earlier versions.
-
-    Nothing changed → no new version. A concurrent amendment of the same version loses
-    on the (entry_id, version) unique constraint and answers 412, like a stale ETag.
-    """
-    changed = {k: v for k, v in changes.items() if getattr(entry, k) != v}
-    if not changed:
-        return entry
-    if "diary_date" in changed:
-        check_diary_day(participant, changed["diary_date"], now, backfill=False)
-    before = snapshot(entry, AUDITED_FIELDS)
-    _apply_amendment(entry, participant, changed, actor, now, reason, recorded_at)
-    record_audit(
-        actor,
-        "diary_entry.amended",
-        "diary_entry",
-        entry.id,
-        participant_id=participant.id,
-        before=before,
-        after=snapshot(entry, AUDITED_FIELDS),
-        reason=reason,
-    )
-    symptom_alert_for_entry(entry, participant, now)
-    return entry
-
-
-def _apply_amendment(
-    entry: DiaryEntry,
-    participant: Participant,
-    changed: dict[str, Any],
-    actor: Actor,
-    now: datetime,
-    reason: str | None,
-    recorded_at: datetime | None,
-) -> None:
-    """Change the entry and add its new version inside a savepoint (which must begin
-    before the first change: `begin_nested` flushes what is pending)."""
-    try:
-        with db.session.begin_nested():
-            for name, value in changed.items():
-                setattr(entry, name, value)
-            entry.version += 1
-            entry.updated_at = now
-            # The correction's own device time lives on its version; the entry keeps
-            # the original completion time its lateness was judged on.
-            db.session.add(_new_version(entry, actor, now, reason, recorded_at))
-    except IntegrityError as exc:
-        if "diary_date" in changed:
-            existing = _find(participant.id, diary_date=changed["diary_date"])
-            if existing is not None and existing.id != entry.id:
-                raise Conflict(
-                    f"There is already an entry for {changed['diary_date'].isoformat()}.",
-                    error="entry_exists_for_date",
-                    existing_entry_id=existing.id,
-                ) from exc
-        raise DomainError(
-            "The entry was changed meanwhile; read it again and retry.",
-            error="precondition_failed",
-            status_code=412,
-        ) from exc
-
-
 def entry_of(participant_id: int, entry_id: int, *, with_versions: bool = False) -> DiaryEntry:
     """One entry of this participant; another participant's is 404, never 403."""
-    options = [] if with_versions else [lazyload(DiaryEntry.versions)]
+    options = [selectinload(DiaryEntry.versions)] if with_versions else []
     entry = db.session.get(DiaryEntry, entry_id, options=options)
     if entry is None or entry.participant_id != participant_id:
         raise NotFound("No such diary entry.", error="entry_not_found")
@@ -362,8 +239,8 @@ def entries_of(
 ) -> Select[tuple[DiaryEntry]]:
     """A participant's entries, newest diary day first, within inclusive `from`/`to`."""
     stmt = select(DiaryEntry).where(DiaryEntry.participant_id == participant_id)
-    if not with_versions:
-        stmt = stmt.options(lazyload(DiaryEntry.versions))
+    if with_versions:
+        stmt = stmt.options(selectinload(DiaryEntry.versions))
     if from_ is not None:
         stmt = stmt.where(DiaryEntry.diary_date >= from_)
     if to is not None:
@@ -374,77 +251,3 @@ def entries_of(
 def etag_data(entry: DiaryEntry) -> dict[str, int]:
     """What an entry's ETag is computed from: the same in every answer that shows it."""
     return {"id": entry.id, "version": entry.version}
-
-
-def sync(
-    participant: Participant, items: list[Any], actor: Actor, now: datetime
-) -> list[dict[str, Any]]:
-    """Submit a phone's offline queue: one transaction per item, one result per item.
-
-    Each item is validated and committed on its own, so a bad or conflicting item never
-    blocks or rolls back another; a crash midway loses nothing the phone cannot replay.
-    Entries are shown as they were when written (dumped before their commit).
-
-    The batch is answered item by item whatever an item holds: an unexpected failure of
-    one item is that item's `rejected` result (logged), never a 5xx that would hide the
-    items committed before it and make the phone resend them for good. Only a database
-    outage before anything was committed propagates (503): nothing was written and the
-    phone resends the whole batch.
-    """
-    results: list[dict[str, Any]] = []
-    committed = False
-    for index, item in enumerate(items):
-        result: dict[str, Any] = {
-            "index": index,
-            "client_entry_id": _raw_key(item),
-            "entry": None,
-            "error": None,
-            "errors": None,
-            "existing_entry_id": None,
-        }
-        try:
-            if not isinstance(item, dict):
-                raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
-            values = DiaryEntryCreateSchema().load(item)
-            outcome = submit(participant, values, actor, now)
-            result["status"] = "created" if outcome.created else "replayed"
-            result["entry"] = DiaryEntrySchema().dump(outcome.entry)
-            db.session.commit()
-            committed = True
-        except ValidationError as exc:
-            db.session.rollback()
-            result.update(status="rejected", error="validation_failed", errors=exc.messages)
-        except DomainError as exc:
-            db.session.rollback()
-            status = "conflict" if exc.error == "entry_exists_for_date" else "rejected"
-            result.update(status=status, error=exc.error, errors=exc.errors, **exc.extra)
-        except Exception as exc:
-            if isinstance(exc, DBAPIError) and not committed:
-                raise
-            log.exception("sync: entry %d of participant %d failed", index, participant.id)
-            _rollback_quietly()
-            result.update(status="rejected", **_failure(exc))
-        results.append(result)
-    return results
-
-
-def _failure(exc: Exception) -> dict[str, Any]:
-    """A sync item's unexpected failure as its result: retrying the item is safe."""
-    if isinstance(exc, DBAPIError):
-        error, message = "database_unavailable", "The database is unavailable; send it again."
-    else:
-        error, message = "internal_error", "The server could not store this entry."
-    return {"error": error, "errors": {"_schema": [message]}}
-
-
-def _rollback_quietly() -> None:
-    """Roll back after a failure; a connection that is gone cannot even do that."""
-    try:
-        db.session.rollback()
-    except DBAPIError:
-        log.warning("sync: rollback failed; the connection is gone")
-
-
-def _raw_key(item: Any) -> str | None:
-    key = item.get("client_entry_id") if isinstance(item, dict) else None
-    return key if isinstance(key, str) else None

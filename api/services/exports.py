@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, String, case, cast, select, tuple_
 
 from api.models import DiaryEntry, Participant, Site
+from api.models.diary import SCORE_FIELDS
 from api.services.sqldates import utc_text
 
 COLUMNS = (
@@ -24,11 +25,7 @@ COLUMNS = (
     "site",
     "arm",
     "diary_date",
-    "abdominal_distension",
-    "decreased_appetite",
-    "debilitation",
-    "leg_edema",
-    "discomfort_grade",
+    *SCORE_FIELDS,
     "note",
     "recorded_at",
     "received_at",

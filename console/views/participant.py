@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from flask import render_template, request, url_for
+from flask import current_app, render_template, request, url_for
 from sqlalchemy import select
 
 from api.access import participant_for, participant_for_writing
@@ -40,6 +40,7 @@ from api.services import participants as participant_service
 from api.services import reminders as reminder_service
 from api.services import schedule as schedule_service
 from api.services.alerts import alerts_query
+from api.services.diary_amend import amend
 from console import calendar_view, charts
 from console.blueprint import bp
 from console.forms import form_values, load, write_then_redirect
@@ -256,7 +257,8 @@ def enter_on_behalf(participant_id: int):  # type: ignore[no-untyped-def]
         )
         body = load(StaffDiaryEntryCreateSchema, values)
         reason = body.pop("reason")
-        diary_service.submit(p, body, principal.audit_actor(), utcnow(), reason=reason)
+        study = current_app.extensions["study"]
+        diary_service.submit(p, body, principal.audit_actor(), utcnow(), study, reason=reason)
         return translate("diary.entered")
 
     return write_then_redirect(_page_url(p.id, "#diary"), action)
@@ -284,7 +286,8 @@ def amend_entry(participant_id: int, entry_id: int):  # type: ignore[no-untyped-
         reason = body.pop("reason")
         if "note" not in body and request.form.get("note") == "" and entry.note:
             body["note"] = None
-        diary_service.amend(entry, p, body, principal.audit_actor(), utcnow(), reason=reason)
+        study = current_app.extensions["study"]
+        amend(entry, p, body, principal.audit_actor(), utcnow(), study, reason=reason)
         return translate("diary.amended", version=entry.version)
 
     return write_then_redirect(_page_url(p.id, f"#entry-{entry_id}"), action)
