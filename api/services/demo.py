@@ -48,7 +48,7 @@ from api.services import (
 from api.services.alerts import acknowledge, check_missed_diaries, symptom_alert_for_entry
 from api.services.diary_amend import amend
 from api.services.staff import add_staff
-from api.study import StudyConfig
+from api.settings import study as current_study
 
 SITE_ZONE = "Asia/Shanghai"
 # One traveller per site, each in another zone (index = site order).
@@ -348,7 +348,7 @@ class SiteBuilder:
 
     def _write_diary(self, story, participant, days, zone_of) -> int:  # type: ignore[no-untyped-def]
         """One batch: the entries, their version 1 and audit rows, then their alerts."""
-        skew = current_app.extensions["study"].clock_skew_minutes
+        skew = current_study().clock_skew_minutes
         actor: Actor = ("participant", participant.id)
         today = self._local_today(participant)
         level = self.rng.uniform(0.6, 1.6)
@@ -453,7 +453,7 @@ class SiteBuilder:
             if entry is None:
                 continue
             when = self.clock.at(local(entry.diary_date + timedelta(days=5), time(10, 20)))
-            amend(entry, participant, changes, self.actor, when, _study(), reason=reason)
+            amend(entry, participant, changes, self.actor, when, current_study(), reason=reason)
         day = today - timedelta(days=30)
         when = self.clock.at(local(day + timedelta(days=4), time(11, 5)))
         diary.submit(
@@ -466,7 +466,7 @@ class SiteBuilder:
             },
             self.actor,
             when,
-            _study(),
+            current_study(),
             reason="Entered from the paper diary brought to the visit (phone battery dead)",
         )
 
@@ -500,7 +500,7 @@ class SiteBuilder:
                 self.clock.at(when)
                 changes = {"debilitation": entry.debilitation - 1}
                 actor = ("participant", participant.id)
-                amend(entry, participant, changes, actor, when, _study())
+                amend(entry, participant, changes, actor, when, current_study())
                 return
 
     def _travel(self, participant: Participant) -> None:
@@ -618,9 +618,6 @@ class SiteBuilder:
             f"{WITHDRAWN_DAYS} days ago",
         ]
 
-
-def _study() -> StudyConfig:
-    return current_app.extensions["study"]
 
 
 def _near(day: date, gaps: set[date]) -> bool:
