@@ -165,9 +165,15 @@ def unreachable_phones(site_ids: list[int]) -> list[PhoneItem]:
         PhoneItem(pid, code, site, "no_device") for pid, code, site in db.session.execute(no_device)
     ]
     seen = {item.participant_id for item in items}
+    # Only these sites' active participants' reminders: the cost follows the sites' rows,
+    # not the whole reminders table's (read through the participant_id index).
+    in_scope = select(Participant.id).where(active)
     last_done = (
         select(Reminder.participant_id, func.max(Reminder.updated_at).label("at"))
-        .where(Reminder.status.in_(("sent", *UNREACHABLE_STATUSES)))
+        .where(
+            Reminder.participant_id.in_(in_scope),
+            Reminder.status.in_(("sent", *UNREACHABLE_STATUSES)),
+        )
         .group_by(Reminder.participant_id)
         .subquery()
     )
