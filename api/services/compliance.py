@@ -214,23 +214,7 @@ def calendar(
         last = min(last, participant.status_changed_on - timedelta(days=1))
     first = max(from_ or participant.enrolled_on, participant.enrolled_on)
     last = min(to or today - timedelta(days=1), last)
-    entries = {
-        day: (entry_id, late)
-        for entry_id, day, late in db.session.execute(
-            select(D.c.id, D.c.diary_date, D.c.late).where(
-                D.c.participant_id == participant.id,
-                D.c.diary_date >= first,
-                D.c.diary_date <= last,
-            )
-        )
-    }
-    excuses = dict(
-        db.session.execute(
-            select(X.c.day, X.c.reason).where(
-                X.c.participant_id == participant.id, X.c.day >= first, X.c.day <= last
-            )
-        ).all()
-    )
+    entries, excuses = _entries_and_excuses(participant.id, first, last)
     days = []
     day = first
     while day <= last:
@@ -246,6 +230,30 @@ def calendar(
         "summary": asdict(summary[0]) if summary else None,
         "days": days,
     }
+
+
+def _entries_and_excuses(
+    participant_id: int, first: date, last: date
+) -> tuple[dict[date, tuple[int, bool]], dict[date, str]]:
+    """The entries (id, late) and the excuses (reason) of one participant's days."""
+    entries = {
+        day: (entry_id, late)
+        for entry_id, day, late in db.session.execute(
+            select(D.c.id, D.c.diary_date, D.c.late).where(
+                D.c.participant_id == participant_id,
+                D.c.diary_date >= first,
+                D.c.diary_date <= last,
+            )
+        )
+    }
+    excuses = dict(
+        db.session.execute(
+            select(X.c.day, X.c.reason).where(
+                X.c.participant_id == participant_id, X.c.day >= first, X.c.day <= last
+            )
+        ).all()
+    )
+    return entries, excuses
 
 
 def _calendar_day(
