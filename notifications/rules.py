@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
+from api.services.schedule import add_months
 
 EVENT_REMINDER_KINDS = {"infusion": "infusion", "lab_visit": "visit", "follow_up": "visit"}
 MIDNIGHT = time(0, 0)
@@ -172,7 +172,7 @@ def diary_days(
 @lru_cache(maxsize=4096)
 def diary_end(enrolled_on: date, months: int) -> date:
     """The last diary day: `months` calendar months after enrolment (clamped to month end)."""
-    return enrolled_on + relativedelta(months=months)
+    return add_months(enrolled_on, months)
 
 
 def worth_storing(

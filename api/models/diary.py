@@ -58,6 +58,10 @@ class DiaryEntry(Base):
         UniqueConstraint("participant_id", "diary_date"),
         UniqueConstraint("participant_id", "client_entry_id"),
         Index("ix_diary_entries_date_participant", "diary_date", "participant_id"),
+        # One participant's days with their lateness, answered from the index alone.
+        Index(
+            "ix_diary_entries_participant_day_late", "participant_id", "diary_date", "late", "id"
+        ),
         *_entry_checks(),
     )
 

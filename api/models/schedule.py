@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.models.base import Base, UTCDateTime, between, one_of
@@ -17,6 +17,13 @@ class ScheduleEvent(Base):
     __tablename__ = "schedule_events"
     __table_args__ = (
         UniqueConstraint("participant_id", "kind", "number"),
+        # A participant's scheduled events by date: the worklist's week, the planner's chunks.
+        Index(
+            "ix_schedule_events_participant_status_target",
+            "participant_id",
+            "status",
+            "target_date",
+        ),
         one_of("kind", EVENT_KINDS),
         one_of("status", EVENT_STATUSES),
         between("number", 1),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 
 from api.access import participant_for, participant_for_writing, site_ids_in_scope
@@ -33,7 +34,11 @@ class Compliance(MethodView):
         """Report diary compliance per participant and per site, computed in the database."""
         site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         return service.compliance_report(
-            site_ids, utcnow(), from_=query.get("from_"), to=query.get("to")
+            site_ids,
+            utcnow(),
+            from_=query.get("from_"),
+            to=query.get("to"),
+            study=current_app.extensions["study"],
         )
 
 
@@ -46,7 +51,13 @@ class ParticipantCalendar(MethodView):
     def get(self, query: dict, participant_id: int):
         """Show one participant's diary days: on time, late, missing, excused, not yet due."""
         participant = participant_for(current_principal(), participant_id)
-        return service.calendar(participant, utcnow(), from_=query.get("from_"), to=query.get("to"))
+        return service.calendar(
+            participant,
+            utcnow(),
+            from_=query.get("from_"),
+            to=query.get("to"),
+            study=current_app.extensions["study"],
+        )
 
 
 @blp.route("/participants/<int:participant_id>/excused-days")

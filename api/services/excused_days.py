@@ -12,8 +12,9 @@ from api.audit import Actor, record_audit
 from api.clock import utcnow
 from api.extensions import db
 from api.models import ExcusedDay, Participant
-from api.services.compliance import add_months_py, study_config
+from api.services.compliance import study_config
 from api.services.rules import Refused
+from api.services.schedule import add_months
 
 MAX_RANGE_DAYS = 366
 
@@ -40,7 +41,7 @@ def excuse_days(
         raise Refused("to", f"At most {MAX_RANGE_DAYS} days at once.", error="date_range_too_long")
     if first < participant.enrolled_on:
         raise Refused("from", "Must not be before the enrolment date.", error="before_enrolment")
-    diary_end = add_months_py(participant.enrolled_on, study_config().diary_months)
+    diary_end = add_months(participant.enrolled_on, study_config().diary_months)
     if last > diary_end:
         raise Refused(
             "to", "Must be within the diary period (to month 36).", error="after_diary_period"

@@ -130,49 +130,9 @@ def update_event(
     actual = changes.get("actual_date")
     if target is None and actual is None and status is None:
         return event  # nothing to change (a reason alone changes nothing)
-    if target is not None and (actual is not None or status is not None):
-        raise Refused(
-            "target_date",
-            "Reschedule on its own, then record what happened.",
-            error="one_change_at_a_time",
-        )
-    if event.status == "cancelled":
-        raise Conflict(
-            "The event was cancelled (the participant left the study).",
-            error="schedule_event_cancelled",
-        )
-    if target is not None:
-        _check_reschedule(participant, event, target, reason, today)
-    if actual is not None:
-        if actual > today:
-            raise Refused("actual_date", "Must not be in the future.", error="date_in_future")
-        if actual < participant.enrolled_on:
-            raise Refused("actual_date", "Must not be before enrolment.", error="before_enrolment")
-        if status == "missed":
-            raise Refused(
-                "status", "An event with an actual date took place.", error="event_took_place"
-            )
-    if status == "missed":
-        if not reason:
-            raise Refused("reason", "Say why the event was missed.", error="reason_required")
-        if event.status == "completed":
-            raise Refused("status", "The event already took place.", error="event_completed")
-    if status == "completed" and actual is None and event.actual_date is None:
-        raise Refused(
-            "actual_date", "Give the day the event took place.", error="actual_date_required"
-        )
+    _check_change(participant, event, status, target, actual, reason, today)
     before = snapshot(event, SCHEDULE_AUDIT_FIELDS)
-    if target is not None and target != event.target_date:
-        # Reminders follow on the planner's next pass: it cancels those of the old date.
-        event.target_date = target
-    if actual is not None:
-        event.actual_date = actual
-        event.status = "completed"
-    elif status == "missed":
-        event.status = "missed"
-        event.actual_date = None
-    if reason:
-        event.reason = reason
+    _apply_change(event, status, target, actual, reason)
     after = snapshot(event, SCHEDULE_AUDIT_FIELDS)
     if after == before:
         return event
@@ -189,6 +149,73 @@ def update_event(
         reason=reason,
     )
     return event
+
+
+def _check_change(
+    participant: Participant,
+    event: ScheduleEvent,
+    status: str | None,
+    target: date | None,
+    actual: date | None,
+    reason: str | None,
+    today: date,
+) -> None:
+    """Refuse a change the protocol does not allow (one kind of change per request)."""
+    if target is not None and (actual is not None or status is not None):
+        raise Refused(
+            "target_date",
+            "Reschedule on its own, then record what happened.",
+            error="one_change_at_a_time",
+        )
+    if event.status == "cancelled":
+        raise Conflict(
+            "The event was cancelled (the participant left the study).",
+            error="schedule_event_cancelled",
+        )
+    if target is not None:
+        _check_reschedule(participant, event, target, reason, today)
+    if actual is not None:
+        _check_actual(participant, status, actual, today)
+    if status == "missed":
+        if not reason:
+            raise Refused("reason", "Say why the event was missed.", error="reason_required")
+        if event.status == "completed":
+            raise Refused("status", "The event already took place.", error="event_completed")
+    if status == "completed" and actual is None and event.actual_date is None:
+        raise Refused(
+            "actual_date", "Give the day the event took place.", error="actual_date_required"
+        )
+
+
+def _check_actual(participant: Participant, status: str | None, actual: date, today: date) -> None:
+    if actual > today:
+        raise Refused("actual_date", "Must not be in the future.", error="date_in_future")
+    if actual < participant.enrolled_on:
+        raise Refused("actual_date", "Must not be before enrolment.", error="before_enrolment")
+    if status == "missed":
+        raise Refused(
+            "status", "An event with an actual date took place.", error="event_took_place"
+        )
+
+
+def _apply_change(
+    event: ScheduleEvent,
+    status: str | None,
+    target: date | None,
+    actual: date | None,
+    reason: str | None,
+) -> None:
+    if target is not None and target != event.target_date:
+        # Reminders follow on the planner's next pass: it cancels those of the old date.
+        event.target_date = target
+    if actual is not None:
+        event.actual_date = actual
+        event.status = "completed"
+    elif status == "missed":
+        event.status = "missed"
+        event.actual_date = None
+    if reason:
+        event.reason = reason
 
 
 def _check_reschedule(
