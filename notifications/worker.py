@@ -51,26 +51,14 @@ from notifications.claiming import (
     renew,
     zones_of,
 )
-from notifications.composing import build_messages, bundles
+from notifications.composing import build_messages
 from notifications.metrics import observe_outcomes, observe_pass
 from notifications.quiet import split_quiet
-from notifications.recording import RetryPolicy, backoff, decide, record
+from notifications.recording import RetryPolicy, backoff, record
 from notifications.rules import ReminderRules
 from notifications.sender import Outcome, Outgoing, Sender, sender_from_config
 
-__all__ = [
-    "Claimed",
-    "PassResult",
-    "Worker",
-    "backoff",
-    "build_messages",
-    "bundles",
-    "claim",
-    "claim_bundles",
-    "decide",
-    "record",
-    "renew",
-]
+__all__ = ["Claimed", "PassResult", "Worker", "backoff", "claim"]  # the names tests import
 
 log = logging.getLogger(__name__)
 
