@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import or_, select
 
 from api.extensions import db
 from api.models import Participant, Reminder
 from notifications import planning
+from notifications.settings import PlanSettings
 
 
 @dataclass
@@ -47,17 +47,21 @@ def _due_lines(now: datetime) -> list[str]:
     return [f"#{rid} {code} {kind} due {due:%Y-%m-%dT%H:%MZ}" for rid, kind, due, code in rows]
 
 
-def dry_run_pass(now: datetime) -> DryRun:
-    """Run a pass's steps at `now` in a transaction that is always rolled back."""
+def dry_run_pass(now: datetime, settings: PlanSettings | None = None) -> DryRun:
+    """Run a pass's steps at `now` in a transaction that is always rolled back.
+
+    Without `settings`, those of the app in context (`PlanSettings.current`).
+    """
     from api.services.alerts import check_missed_diaries
 
+    settings = settings or PlanSettings.current()
     try:
         result = planning.PlanResult(
             expired=planning.expire_stale(now), cancelled=planning.cancel_invalid(now)
         )
-        until = now + planning.plan_ahead()
-        for participants in planning.participant_chunks(current_app.config["REMINDER_PLAN_CHUNK"]):
-            planning.plan_chunk(participants, now, until, result)
+        until = now + settings.plan_ahead
+        for participants in planning.participant_chunks(settings.chunk_size):
+            planning.plan_chunk(participants, now, until, result, settings)
         if result.inserted:  # as a real pass does: a nearer notice just stored wins
             result.expired += planning.expire_stale(now)
         due = _due_lines(now)

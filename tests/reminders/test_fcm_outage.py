@@ -1,29 +1,29 @@
 """FCM goes away: reminders wait and retry, then arrive once, or expire; no worker crashes or spins.
 
 Simulated time drives every pass (the `clock` fixture), so hours of outage take seconds and
-back-offs are never slept out. The fake FCM counts every request; the schedule each
-reminder should have followed is recomputed from the pass instants and compared with what
-reached the fake and with the delivery rows — the proof that the worker neither spins nor
-gives up early.
+back-offs are never slept out; the worker's own loop runs on simulated time too (its `timer`
+and `wait`). The fake FCM counts every request; the schedule each reminder should have
+followed is recomputed from the pass instants and compared with what reached the fake and
+with the delivery rows — the proof that the worker neither spins nor gives up early, and
+that nothing is tried in the participant's quiet hours (22:00-07:00 local).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-import threading
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from api.models import Reminder, ReminderDelivery
+from api.models import Participant, Reminder, ReminderDelivery
 from notifications.sender import Outgoing
 from notifications.worker import Worker, backoff
 from tests.fake_fcm import FakeFcm
@@ -40,6 +40,7 @@ BASE, CAP = 30.0, 3600.0  # the configured back-off (REMINDER_RETRY_*_SECONDS de
 class Expected:
     attempts: list[datetime]
     status: str  # sent / expired
+    held: bool = False  # quiet hours held it back at least once
 
 
 def people(app: Flask, factory, clock) -> dict[str, list[str]]:
@@ -78,42 +79,68 @@ def warm_up(sender: Any, fake: FakeFcm) -> None:
 
 
 def instants(start: datetime, end: datetime) -> list[datetime]:
-    """A pass every simulated minute; every tenth minute a second pass at the same instant
-    (it must find nothing to do)."""
+    """A pass every simulated minute for the first 40 minutes after the outage begins and
+    after FCM returns (where the back-off is short), every third minute between (where it
+    is 8 minutes or more); every tenth minute a second pass at the same instant (it must
+    find nothing to do). The expected schedule is computed from these same instants."""
     out, t = [], start
     while t <= end:
         out.append(t)
         if (t - start).total_seconds() % 600 == 0:
             out.append(t)
-        t += timedelta(minutes=1)
+        dense = t < start + timedelta(minutes=40) or RECOVERY <= t < RECOVERY + timedelta(
+            minutes=40
+        )
+        step = 1 if dense or (t + timedelta(minutes=3) > RECOVERY > t) else 3
+        t += timedelta(minutes=step)
     return out
+
+
+def night_end(t: datetime, zone: str) -> datetime | None:
+    """07:00 local after `t` when `t` falls in the quiet hours (22:00-07:00 local), else None."""
+    local = t.astimezone(ZoneInfo(zone))
+    if 7 <= local.hour < 22:
+        return None
+    day = local.date() + timedelta(days=1 if local.hour >= 22 else 0)
+    return datetime.combine(day, time(7), ZoneInfo(zone)).astimezone(UTC)
 
 
 def expected_schedule(
     due: datetime,
     expires: datetime,
     stale: datetime | None,
+    zone: str,
     passes: list[datetime],
     recovery: datetime,
     retry_after: float,
 ) -> Expected:
     """What the documented rules make of one reminder, pass by pass: a try when due and
-    its back-off has run out, failing before `recovery`; expired when the next try would
-    fall at or after its expiry, or when the expiry comes first, or when a nearer reminder
-    of the same event falls due (`stale`)."""
+    its back-off has run out, failing before `recovery`; never in the participant's quiet
+    hours: a try (or a back-off's end) that falls in them waits for 07:00 local; expired
+    when the next try would fall at or after its expiry, or when the expiry comes first,
+    or when a nearer reminder of the same event falls due (`stale`)."""
     attempts: list[datetime] = []
-    next_at = due
+    next_at, held = due, False
     for t in passes:
         if t >= expires or (stale is not None and t >= stale):
-            return Expected(attempts, "expired")
+            return Expected(attempts, "expired", held)
         if t < next_at:
+            continue
+        morning = night_end(t, zone)
+        if morning is not None:  # held back into the night: waits for the morning
+            held = True
+            if morning >= expires:
+                return Expected(attempts, "expired", held)
+            next_at = morning
             continue
         attempts.append(t)
         if t >= recovery:
-            return Expected(attempts, "sent")
+            return Expected(attempts, "sent", held)
         next_at = t + timedelta(seconds=backoff(len(attempts), BASE, CAP, retry_after))
+        if night_end(next_at, zone) is not None:
+            next_at, held = night_end(next_at, zone), True
         if next_at >= expires:
-            return Expected(attempts, "expired")
+            return Expected(attempts, "expired", held)
     raise AssertionError(f"reminder due {due} unsettled at the end of the run")
 
 
@@ -169,13 +196,18 @@ def check_outcome(factory, fake, passes, retry_after: float, error_prefix: str) 
     """Every reminder followed its expected schedule; the useful ones arrived exactly once."""
     reminders = settled(factory)
     stale = stale_instants(reminders)
+    zones = {p.id: p.timezone for p in factory.scalars(select(Participant))}
     tries = delivery_instants(factory)
     accepted = fake.delivered()
     by_status: dict[str, set[str]] = defaultdict(set)
+    held = 0
     for r in reminders:
+        zone = zones[r.participant_id]
         want = expected_schedule(
-            r.due_at, r.expires_at, stale.get(r.id), passes, RECOVERY, retry_after
+            r.due_at, r.expires_at, stale.get(r.id), zone, passes, RECOVERY, retry_after
         )
+        held += want.held
+        assert not [t for t in want.attempts if night_end(t, zone)]  # never tried at night
         devices = tries[r.id]
         assert r.status == want.status, (r.kind, r.due_at, r.status, want)
         assert r.attempts == len(want.attempts), (r.kind, r.due_at, r.attempts, want)
@@ -195,6 +227,7 @@ def check_outcome(factory, fake, passes, retry_after: float, error_prefix: str) 
     assert by_status["sent"] >= {"diary", "infusion", "visit"}, by_status
     assert by_status["expired"] >= {"diary", "infusion", "visit"}, by_status
     assert stale, "no reminder was superseded during the outage"
+    assert held, "no reminder's retries ran into quiet hours"
     one_notice_per_event(fake)
     return {r.id: tries[r.id] for r in reminders}
 
@@ -315,7 +348,7 @@ def test_the_token_exchange_down_holds_reminders_back_until_it_returns(
         worker = Worker(app, sender=sender, worker_id="token-less")
         people(app, factory, clock)
         token_proxy.cut()
-        start = datetime(2026, 4, 4, 13, 0, tzinfo=UTC)
+        start = datetime(2026, 4, 4, 12, 0, tzinfo=UTC)  # 21:00 in Tokyo, before quiet hours
         passes = [start + timedelta(minutes=m) for m in range(0, 8)]
         for t in passes:
             clock.set(t)
@@ -323,11 +356,11 @@ def test_the_token_exchange_down_holds_reminders_back_until_it_returns(
         waiting = [r for r in settled(factory) if r.due_at <= start]
         assert waiting and {r.status for r in waiting} == {"planned"}
         assert all(r.last_error.startswith("UNKNOWN") for r in waiting), waiting[0].last_error
-        # 13:00, 13:01 (30 s), 13:02 (60 s), 13:04 (120 s); the next at 13:08.
+        # 12:00, 12:01 (30 s), 12:02 (60 s), 12:04 (120 s); the next at 12:08.
         assert {r.attempts for r in waiting} == {4}
         assert fake_fcm.received == [] and fake_fcm.state.token_exchanges == 0
         token_proxy.restore()
-        for t in (datetime(2026, 4, 4, 13, 7, tzinfo=UTC), datetime(2026, 4, 4, 13, 8, tzinfo=UTC)):
+        for t in (datetime(2026, 4, 4, 12, 7, tzinfo=UTC), datetime(2026, 4, 4, 12, 8, tzinfo=UTC)):
             clock.set(t)
             worker.run_pass()
         # The SDK's threads of the first batch may each fetch a token; no more than that.
@@ -397,66 +430,86 @@ def max_tries(span: float) -> int:
     return tries
 
 
+class SimulatedLoop:
+    """The loop's clock, timer and pause on simulated time: each pause moves time on by the
+    interval, and FCM through its phases (503s, refused connections, back) at set instants.
+    Once FCM is back and every reminder due at the start has settled, it stops the worker."""
+
+    REFUSE_AT, RECOVER_AT, GIVE_UP_AT = 450.0, 900.0, 4 * 3600.0
+
+    def __init__(self, fake: FakeFcm, factory: Any) -> None:
+        self.fake, self.factory = fake, factory
+        self.elapsed = 0.0
+        self.waits: list[float] = []
+        self.worker: Worker | None = None
+        self.during: Counter[tuple[int, str]] = Counter()
+
+    def clock(self) -> datetime:
+        return OUTAGE_START + timedelta(seconds=self.elapsed)
+
+    def timer(self) -> float:
+        return self.elapsed
+
+    def wait(self, seconds: float) -> bool:
+        assert self.worker is not None
+        self.waits.append(seconds)
+        before = self.elapsed
+        self.elapsed += seconds
+        if before < self.REFUSE_AT <= self.elapsed:
+            self.fake.refuse_connections()
+        if before < self.RECOVER_AT <= self.elapsed:
+            self.during = Counter(
+                (int(r.reminder_id), r.token) for r in self.fake.received if r.reminder_id != "0"
+            )
+            self.fake.come_back()
+        if self.elapsed >= self.RECOVER_AT and (self.settled() or self.elapsed > self.GIVE_UP_AT):
+            self.worker.stop()
+        return self.worker.stopping.is_set()
+
+    def first(self) -> list[Reminder]:
+        return [r for r in settled(self.factory) if r.due_at <= OUTAGE_START]
+
+    def settled(self) -> bool:
+        first = self.first()
+        return bool(first) and all(r.status in ("sent", "expired") for r in first)
+
+
 def test_the_worker_loop_rides_out_an_outage_without_crashing_or_spinning(
     app, factory, clock, fcm_sender, fake_fcm, caplog
 ):
-    """`Worker.run` in a thread, its clock running 300 times faster than the wall clock:
-    503s, then refused connections, then recovery. Counted, not timed: passes against the
-    loop's interval, FCM requests against the back-off."""
+    """`Worker.run` on simulated time (its clock, timer and pause injected): 503s, then
+    refused connections, then recovery. Counted, not timed: passes against the loop's
+    pauses, FCM requests against the back-off."""
     people(app, factory, clock)
     warm_up(fcm_sender, fake_fcm)
-    speed, interval = 300.0, 0.05
-    origin, t0 = OUTAGE_START, time.monotonic()
-
-    def fast_clock() -> datetime:
-        return origin + timedelta(seconds=(time.monotonic() - t0) * speed)
-
-    worker = Worker(app, sender=fcm_sender, worker_id="loop", clock=fast_clock)
+    interval = 30.0
+    sim = SimulatedLoop(fake_fcm, factory)
+    worker = Worker(
+        app, sender=fcm_sender, worker_id="loop", clock=sim.clock, timer=sim.timer, wait=sim.wait
+    )
+    sim.worker = worker
     passes: list[float] = []
     real_pass = worker.run_pass
 
     def counted_pass(**kwargs: Any) -> Any:
-        passes.append(time.monotonic())
+        passes.append(sim.elapsed)
         return real_pass(**kwargs)
 
     worker.run_pass = counted_pass  # type: ignore[method-assign]
     caplog.set_level(logging.INFO, logger="notifications")
     fake_fcm.go_down()
-    thread = threading.Thread(target=worker.run, kwargs={"interval": interval}, daemon=True)
-    thread.start()
-    try:
-        time.sleep(1.5)
-        fake_fcm.refuse_connections()
-        time.sleep(1.5)
-        outage_wall = time.monotonic() - t0
-        assert thread.is_alive()
-        during = Counter(
-            (int(r.reminder_id), r.token) for r in fake_fcm.received if r.reminder_id != "0"
-        )
-        tries = delivery_instants(factory)
-        # No busy loop: at most one pass per interval (each waits `interval` after the last).
-        assert 3 <= len(passes) <= outage_wall / interval + 1
-        # No spinning on FCM: no reminder tried more often than its back-off allows.
-        bound = max_tries(outage_wall * speed)
-        assert during and max(during.values()) <= bound, (during, bound)
-        assert max(len(t) for d in tries.values() for t in d.values()) <= bound
-        assert not fake_fcm.delivered() - Counter({0: 1})
-        fake_fcm.come_back()
-        # After recovery: every reminder due at the start ends sent or expired (bounded wait).
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            first = [r for r in settled(factory) if r.due_at <= origin]
-            if first and all(r.status in ("sent", "expired") for r in first):
-                break
-            time.sleep(0.1)
-        assert {r.status for r in first} <= {"sent", "expired"}, [(r.id, r.status) for r in first]
-        assert thread.is_alive()
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
+    worker.run(interval=interval)
+    # No busy loop: one pause of the interval after every pass, and nothing else.
+    assert len(passes) == len(sim.waits) and set(sim.waits) == {interval}
+    assert passes == [n * interval for n in range(len(passes))]
+    assert sim.elapsed < sim.GIVE_UP_AT, "reminders unsettled hours after recovery"
+    # No spinning on FCM: no reminder tried more often than its back-off allows.
+    bound = max_tries(sim.RECOVER_AT)
+    assert sim.during and max(sim.during.values()) <= bound, (sim.during, bound)
+    first = sim.first()
     sent = [r for r in first if r.status == "sent"]
     assert sent and all(r.sent_at < r.expires_at for r in sent)
+    assert all(r.sent_at >= OUTAGE_START + timedelta(seconds=sim.RECOVER_AT) for r in sent)
     devices = delivery_instants(factory)
     accepted = fake_fcm.delivered()
     assert all(accepted[r.id] == len(devices[r.id]) for r in sent)  # once per device

@@ -185,9 +185,12 @@ def test_transient_errors_until_expiry_end_as_expired(app, factory, clock, worke
     p = enrol(factory, clock)
     add_device(app, p, "down")
     fake_fcm.script("down", "UNAVAILABLE")
-    diary_pass(worker, clock, "2026-04-01T23:59:45+08:00")  # the next try: after midnight
+    # The next try would fall at 22:00:15, in quiet hours; their end (07:00) is past the
+    # diary day's end, so the reminder expires with FCM's answer as its reason.
+    diary_pass(worker, clock, "2026-04-01T21:59:45+08:00")
     (diary,) = rows(factory, p, "diary")
     assert diary.status == "expired" and diary.last_error.startswith("UNAVAILABLE")
+    assert diary.attempts == 1
 
 
 def test_invalid_argument_fails_with_the_reason(app, factory, clock, worker, fake_fcm):
