@@ -1,6 +1,6 @@
 """The compliance page's figures on hand-made data whose answers are stated here.
 
-Daily on-time rates reuse the compliance review's data set (tests/test_review_compliance.py,
+Daily on-time rates reuse the compliance review's data set (tests/test_compliance.py,
 whose docstring states each participant's days); per day at BJ302 they are:
 
   Feb 10-14  C only: 1 expected, 1 on time
@@ -27,8 +27,8 @@ import pytest
 from api.extensions import db
 from api.models import Device, Participant, Reminder, ReminderDelivery, Site
 from api.services.figures import daily_on_time_rates, reminder_funnel
-from tests.review_data import add_entry
-from tests.test_review_compliance import NOW, trial  # noqa: F401 (the shared data set)
+from tests.diary_rows import add_entry
+from tests.test_compliance import NOW, trial  # noqa: F401 (the shared data set)
 
 
 def _site_ids(app, *codes: str) -> list[int]:

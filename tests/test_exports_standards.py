@@ -500,7 +500,7 @@ def test_exports_are_documented_with_their_media_types(client):
     assert "application/json" in media("/api/v1/reports/symptoms")
 
 
-# Every export of the demo data set is validated in tests/test_review_demo.py, on the
+# Every export of the demo data set is validated in tests/test_demo.py, on the
 # demo that test builds anyway (a build takes tens of seconds).
 
 

@@ -1,6 +1,6 @@
 """Broken and hostile auth: forged tokens, wrong roles, mass assignment, big bodies, leaks.
 
-What tests/test_foundation_auth.py and tests/test_foundation_participants.py already cover
+What tests/test_auth.py and tests/test_participants.py already cover
 (expired access and refresh tokens, refresh reuse revoking the family, re-issued codes
 revoking sessions, key rotation, the basic mass-assignment fields) is not repeated here.
 The route-walking tests read the app's URL map, so endpoints added later are covered too.

@@ -20,7 +20,7 @@ from api.models import Participant
 from api.services.alerts import symptom_alert_for_entry
 from tests.browser.conftest import NARROW, WIDE, LiveServer
 from tests.browser.test_console_browser import sign_in
-from tests.review_data import add_entries, add_entry
+from tests.diary_rows import add_entries, add_entry
 
 AXE = Axe()
 BLOCKING = {"serious", "critical"}

@@ -20,7 +20,7 @@ from api.models import AdverseEvent, Alert, DiaryEntry, DiaryEntryVersion, Parti
 from api.services.alerts import symptom_alert_for_entry
 from tests.helpers import PASSWORD
 from tests.qr_decode import decode
-from tests.review_data import add_entry
+from tests.diary_rows import add_entry
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD, next_url: str = "/console/") -> None:
@@ -103,7 +103,7 @@ def test_language_switch_is_kept_on_the_account(page: Page, factory, browser, li
 @pytest.mark.first_backend_only
 def test_worklist_on_the_demo_data_set(page: Page, app, clock) -> None:
     """The demo takes tens of seconds to build, and its data on both databases is checked by
-    tests/test_review_demo.py: the browser looks at it on the first backend only."""
+    tests/test_demo.py: the browser looks at it on the first backend only."""
     from api.services.demo import build_demo
 
     clock.set("2026-06-01T09:00:00+08:00")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from api.extensions import db
 from api.models import Alert, AuditEvent, DiaryEntry, Participant
 from api.services.alerts import check_missed_diaries, symptom_alert_for_entry
-from tests.review_data import add_entries, add_entry
+from tests.diary_rows import add_entries, add_entry
 
 NOW = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, Feb 28 20:00 in LA
 

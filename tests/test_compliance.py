@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.models import AuditEvent, ExcusedDay
-from tests.review_data import add_entries, add_entry
+from tests.diary_rows import add_entries, add_entry
 
 NOW = "2026-03-01T12:00:00+08:00"
 

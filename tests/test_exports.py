@@ -9,7 +9,7 @@ from datetime import date
 from api.extensions import db
 from api.models import DiaryEntry
 from api.services import exports
-from tests.review_data import add_entries, add_entry
+from tests.diary_rows import add_entries, add_entry
 
 URL = "/api/v1/exports/diary-entries.csv"
 
