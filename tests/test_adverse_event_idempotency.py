@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from api.models import AdverseEvent, Alert, AuditEvent
 from api.services.adverse_events import request_hash
-from tests.test_diary_concurrency import THREADS, parallel
 from tests.test_adverse_events import AE, NOW, _url
+from tests.test_diary_concurrency import THREADS, parallel
 
 SERIOUS = {**AE, "term": "Hepatocellular carcinoma", "grade": 4, "seriousness": ["tumour"]}
 

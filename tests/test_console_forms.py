@@ -17,8 +17,8 @@ from api.extensions import db
 from api.models import AdverseEvent, Alert, AuditEvent, DiaryEntry, Participant, StaffUser
 from api.services.alerts import raise_alert, symptom_alert_for_entry
 from tests.console_client import ConsoleSession
-from tests.helpers import PASSWORD
 from tests.diary_rows import add_entries, add_entry
+from tests.helpers import PASSWORD
 from tests.test_console_figures import funnel_data  # noqa: F401 (the funnel's data set)
 
 NOW = "2026-06-01T09:00:00+08:00"

@@ -18,9 +18,9 @@ from api.clock import utcnow
 from api.extensions import db
 from api.models import AdverseEvent, Alert, DiaryEntry, DiaryEntryVersion, Participant
 from api.services.alerts import symptom_alert_for_entry
+from tests.diary_rows import add_entry
 from tests.helpers import PASSWORD
 from tests.qr_decode import decode
-from tests.diary_rows import add_entry
 
 
 def sign_in(page: Page, email: str, password: str = PASSWORD, next_url: str = "/console/") -> None:
