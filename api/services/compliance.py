@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
+from api import settings
 from api.extensions import db
 from api.models import Participant
 from api.services.compliance_query import (
@@ -51,8 +51,8 @@ __all__ = [
 
 
 def study_config() -> StudyConfig:
-    """The app's study settings: the one place this package reads them from the app."""
-    return current_app.extensions["study"]
+    """The app's study settings, for callers that do not pass them in."""
+    return settings.study()
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
