@@ -34,6 +34,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment, overridden by `test_config` when given."""
     instance_path = os.path.join(os.getcwd(), "instance")
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=False)
+    _load_config(app, instance_path, test_config)
+    _init_database(app, instance_path)
+    _init_web(app)
+    if app.config["AUTO_MIGRATE"]:
+        _migrate(app)
+    _seed_sites(app)
+    return app
+
+
+def _load_config(app: Flask, instance_path: str, test_config: dict[str, Any] | None) -> None:
+    """Settings from the environment and `test_config`, checked, then the study file."""
     app.config.update(OPENAPI_SETTINGS)
     app.config.update(from_environment(instance_path))
     if test_config:
@@ -45,6 +56,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["study"] = load_study_config(app.config.get("STUDY_CONFIG"))
     settings.init_app(app)
+
+
+def _init_database(app: Flask, instance_path: str) -> None:
+    """The engine's options, SQLAlchemy, the chain's listeners and Flask-Migrate."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         os.makedirs(instance_path, exist_ok=True)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
@@ -63,6 +78,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     install_chain_events(db.session)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+
+
+def _init_web(app: Flask) -> None:
+    """Rate limits, the API and its resources, errors, the CLI and the console."""
     from api.services import login_throttle
 
     login_throttle.init_app(app)  # checks RATELIMIT_STORAGE_URI before flask-limiter uses it
@@ -83,11 +102,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from console import init_console
 
     init_console(app)
-
-    if app.config["AUTO_MIGRATE"]:
-        _migrate(app)
-    _seed_sites(app)
-    return app
 
 
 def _trust_proxies(app: Flask) -> None:

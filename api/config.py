@@ -106,15 +106,23 @@ def parse_networks(raw: str) -> list[Any]:
 
 def from_environment(instance_path: str) -> dict[str, Any]:
     """Build the configuration mapping from environment variables."""
+    return {
+        **_database_settings(instance_path),
+        **_token_settings(),
+        **_request_settings(),
+        **_push_settings(),
+        **_operations_settings(),
+    }
+
+
+def _database_settings(instance_path: str) -> dict[str, Any]:
+    """The environment name and the databases the service and its migrations use."""
     # `development` stays the default so a fresh clone runs with `flask --app wsgi run`: it
     # no longer means a known secret, only that a missing JWT_SECRET is generated and kept
     # under instance/ (see ensure_jwt_secret). `production` refuses to start without one.
     env = os.environ.get("APP_ENV", os.environ.get("FLASK_ENV", "development"))
     default_db = "sqlite:///" + str(Path(instance_path) / "diary.sqlite3")
     database_url = normalise_database_url(os.environ.get("DATABASE_URL") or default_db)
-    fcm_credentials = os.environ.get("FCM_CREDENTIALS") or os.environ.get(
-        "GOOGLE_APPLICATION_CREDENTIALS"
-    )
     return {
         "APP_ENV": env,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -124,6 +132,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "AUTO_MIGRATE": _bool(
             os.environ.get("AUTO_MIGRATE"), default=database_url.startswith("sqlite")
         ),
+    }
+
+
+def _token_settings() -> dict[str, Any]:
+    """Signing keys and the lifetimes of tokens, sessions and activation codes."""
+    return {
         "JWT_SECRET": os.environ.get("JWT_SECRET") or None,
         "JWT_KEY_ID": os.environ.get("JWT_KEY_ID", "k1"),
         "JWT_PREVIOUS_KEYS": _previous_keys(os.environ.get("JWT_PREVIOUS_KEYS")),
@@ -134,6 +148,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "REFRESH_REUSE_GRACE": timedelta(seconds=_int("REFRESH_REUSE_GRACE_SECONDS", 60)),
         "REFRESH_FAMILY_MAX_AGE": timedelta(days=_int("REFRESH_FAMILY_MAX_DAYS", 180)),
         "ACTIVATION_CODE_TTL": timedelta(days=_int("ACTIVATION_CODE_TTL_DAYS", 14)),
+    }
+
+
+def _request_settings() -> dict[str, Any]:
+    """The study file, rate limits, sign-in back-off and what a request may be."""
+    return {
         "STUDY_CONFIG": os.environ.get("STUDY_CONFIG"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per 15 minutes"),
@@ -142,6 +162,15 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "LOGIN_ACCOUNT_MAX_DELAY_SECONDS": _int("LOGIN_ACCOUNT_MAX_DELAY_SECONDS", 300),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 256 * 1024),
+    }
+
+
+def _push_settings() -> dict[str, Any]:
+    """FCM's address and credentials, and the pace of the reminder worker."""
+    fcm_credentials = os.environ.get("FCM_CREDENTIALS") or os.environ.get(
+        "GOOGLE_APPLICATION_CREDENTIALS"
+    )
+    return {
         "FCM_CREDENTIALS": fcm_credentials,
         "FCM_ENDPOINT": os.environ.get("FCM_ENDPOINT"),
         "FCM_PROJECT_ID": os.environ.get("FCM_PROJECT_ID"),
@@ -155,6 +184,12 @@ def from_environment(instance_path: str) -> dict[str, Any]:
         "REMINDER_PLAN_CHUNK": _int("REMINDER_PLAN_CHUNK", 2000),
         "REMINDER_RETRY_BASE_SECONDS": _int("REMINDER_RETRY_BASE_SECONDS", 30),
         "REMINDER_RETRY_MAX_SECONDS": _int("REMINDER_RETRY_MAX_SECONDS", 3600),
+    }
+
+
+def _operations_settings() -> dict[str, Any]:
+    """The console's session limits, logging, metrics and who reads the outcome report."""
+    return {
         # The coordinators' console (console/): idle timeout and absolute session lifetime.
         "CONSOLE_IDLE_MINUTES": _int("CONSOLE_IDLE_MINUTES", 30),
         "CONSOLE_ABSOLUTE_HOURS": _int("CONSOLE_ABSOLUTE_HOURS", 12),
