@@ -16,6 +16,7 @@ import ipaddress
 import os
 from collections.abc import Iterable, Iterator
 from time import perf_counter
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -65,11 +66,23 @@ _SUBMIT_ENDPOINTS = {
 
 blp = Blueprint("metrics", __name__)
 
+# The labelled children already made, by label values: `labels()` validates and locks on
+# every call, a dict lookup does not. Bounded like the labels (route templates x status).
+_children: dict[tuple[object, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
 
 def record_diary_outcomes(statuses: Iterable[str]) -> None:
     """Count the per-entry results of a sync batch (`created`, `replayed`, …)."""
     for status in statuses:
-        DIARY_ENTRIES.labels(outcome=status).inc()
+        _child(DIARY_ENTRIES, status).inc()
 
 
 def _submit_outcome(status_code: int, error_code: str | None) -> str:
@@ -90,13 +103,13 @@ def _observe(response: Response) -> Response:
     if request.endpoint == "metrics.metrics":
         return response
     route, method = route_template(), request.method
-    REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
+    _child(REQUESTS, route, method, str(response.status_code)).inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(route=route, method=method).observe(perf_counter() - started)
+        _child(LATENCY, route, method).observe(perf_counter() - started)
     if method == "POST" and request.endpoint in _SUBMIT_ENDPOINTS:
         outcome = _submit_outcome(response.status_code, g.get("error_code"))
-        DIARY_ENTRIES.labels(outcome=outcome).inc()
+        _child(DIARY_ENTRIES, outcome).inc()
     _sample_pool()
     return response
 
@@ -108,8 +121,8 @@ def _sample_pool() -> None:
     checked_out = getattr(pool, "checkedout", None)
     idle = getattr(pool, "checkedin", None)
     if callable(checked_out) and callable(idle):
-        DB_POOL.labels(state="in_use").set(checked_out())
-        DB_POOL.labels(state="idle").set(idle())
+        _child(DB_POOL, "in_use").set(checked_out())
+        _child(DB_POOL, "idle").set(idle())
 
 
 class StudyCollector(Collector):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
-from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
 
@@ -85,12 +85,19 @@ def install_request_tracking(app: Flask) -> None:
     app.after_request(_finish_request)
 
 
+def _utc_timestamp(created: float) -> str:
+    """`2026-01-31T08:00:00.123+00:00`, as `datetime.isoformat` writes it, for less."""
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}+00:00"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message and any structured fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _utc_timestamp(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -98,9 +105,10 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
-        request_id = current_request_id()
-        if request_id and "request_id" not in line:
-            line["request_id"] = request_id
+        if "request_id" not in line:
+            request_id = current_request_id()
+            if request_id:
+                line["request_id"] = request_id
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -255,6 +255,16 @@ def test_unknown_or_missing_kid_is_refused(app, client, admin):
 
 
 @pytest.mark.parametrize(
+    "head",
+    [_b64(b'["HS256"]'), _b64(b"{not json"), "%%%", _b64(b'{"kid": {"k": 1}}'), "", _b64(b"\xff")],
+    ids=["list", "not-json", "not-base64", "kid-object", "empty", "not-utf8"],
+)
+def test_a_token_whose_header_is_not_a_json_object_is_refused(app, client, admin, head):
+    signed = hs256(app, good_claims(app, admin))
+    assert_refused(call(client, head + signed[signed.index(".") :]))
+
+
+@pytest.mark.parametrize(
     "sub,error",
     [
         ("staff:999999", "session_revoked"),
