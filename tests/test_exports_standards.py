@@ -46,6 +46,7 @@ from api.services import (
     diary_amend,
     exports,
     fhir,
+    fhir_questionnaire,
     outcome_report,
     sdtm,
 )
@@ -545,9 +546,9 @@ def test_questionnaire_response_lines_equal_the_resource_tree():
         (1, "BJ302-0001", 8, date(2026, 2, 28), 0, 4, 0, 0, 0, None, recorded, -300, 1, False,
          "participant"),
     ]  # fmt: skip
-    lines = fhir._ResponseLines()
+    lines = fhir_questionnaire.ResponseLines()
     for row in rows:
-        assert lines(row) == fhir._line(fhir._response(row))
+        assert lines(row) == fhir_questionnaire.line(fhir_questionnaire.response(row))
         get_fhir_model_class("QuestionnaireResponse").model_validate_json(lines(row))
 
 

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, and_, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -104,13 +115,31 @@ def daily_on_time_rates(
     zones = _zones(where)
     if not zones:
         return [DailyRate(day, 0, 0) for day in days_list]
-    study = study_config()
+    stmt = _daily_counts(days_list, where, _participant_last_day(zones, now))
+    counted = {_as_date(row.day): row for row in db.session.execute(stmt)}
+    return [
+        DailyRate(day, counted[day].expected, counted[day].on_time)
+        if day in counted
+        else DailyRate(day, 0, 0)
+        for day in days_list
+    ]
+
+
+def _participant_last_day(zones: list[str], now: datetime) -> ColumnElement[Any]:
+    """A participant's last expected day: the diary's end, the day before a status
+    change, the local yesterday, whichever comes first."""
     yesterday = _by_zone(_yesterdays(zones, now))
     active_last = case(
         (P.c.status == "active", yesterday),
         else_=func.coalesce(add_days(P.c.status_changed_on, -1), yesterday),
     )
-    participant_last = least(_last_diary_day(study), active_last, yesterday)
+    return least(_last_diary_day(study_config()), active_last, yesterday)
+
+
+def _daily_counts(
+    days_list: list[date], where: list[Any], participant_last: ColumnElement[Any]
+) -> Select[Any]:
+    """Per day: the participants expected (not excused without an entry), those on time."""
     days = union_all(*(select(literal(day, Date()).label("day")) for day in days_list)).subquery(
         "days"
     )
@@ -122,7 +151,7 @@ def daily_on_time_rates(
     entry = D.alias("entry")
     excuse = X.alias("excuse")
     expected = and_(excuse.c.id.isnot(None), entry.c.id.is_(None))
-    stmt = (
+    return (
         select(
             days.c.day,
             func.count().filter(~expected).label("expected"),
@@ -141,13 +170,6 @@ def daily_on_time_rates(
         )
         .group_by(days.c.day)
     )
-    counted = {_as_date(row.day): row for row in db.session.execute(stmt)}
-    return [
-        DailyRate(day, counted[day].expected, counted[day].on_time)
-        if day in counted
-        else DailyRate(day, 0, 0)
-        for day in days_list
-    ]
 
 
 def _as_date(value: Any) -> date:

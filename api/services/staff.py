@@ -28,53 +28,42 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from api.audit import SYSTEM, Actor, record_audit
-from api.auth import STAFF_ROLES, hash_password, verify_password
+from api.auth import hash_password, verify_password
 from api.clock import utcnow
 from api.errors import Conflict, Invalid, NotFound, Unauthorized
 from api.extensions import db
 from api.models import Site, StaffUser
 from api.services.rules import Refused
-from api.services.sessions import revoke_all_sessions
+from api.services.staff_rules import (
+    ADMIN,
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    check_password_rules,
+    check_reset,
+    end_sessions,
+    keep_an_admin,
+    lock_active_admins,
+    locked,
+    sites_for,
+    staff_state,
+)
 
-MIN_PASSWORD_LENGTH = 12
-MAX_PASSWORD_LENGTH = 1024
-ADMIN = "admin"
-
-
-def check_password_rules(password: str, field: str = "password") -> None:
-    """At least 12 characters (the issue's floor), at most 1024 (bounded KDF input)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise Invalid(field, f"At least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise Invalid(field, f"At most {MAX_PASSWORD_LENGTH} characters.")
-
-
-def _sites_for(role: str, site_codes: list[str]) -> list[Site]:
-    """The sites a role may hold: coordinators at least one, monitors and admins none."""
-    if role not in STAFF_ROLES:
-        raise Invalid("role", f"Must be one of {', '.join(STAFF_ROLES)}.")
-    if role == "coordinator" and not site_codes:
-        raise Refused("sites", "A coordinator needs at least one site.", error="sites_required")
-    if role != "coordinator" and site_codes:
-        raise Refused(
-            "sites", f"A {role} sees every site; give no sites.", error="sites_not_allowed"
-        )
-    sites = list(db.session.scalars(select(Site).where(Site.code.in_(site_codes))))
-    unknown = sorted(set(site_codes) - {s.code for s in sites})
-    if unknown:
-        raise Refused("sites", f"Unknown site codes: {', '.join(unknown)}.", error="unknown_site")
-    return sites
-
-
-def staff_state(staff: StaffUser) -> dict[str, Any]:
-    """What the audit trail keeps of an account (never the hash)."""
-    return {
-        "email": staff.email,
-        "role": staff.role,
-        "sites": staff.site_codes,
-        "is_active": staff.is_active,
-        "must_change_password": staff.must_change_password,
-    }
+__all__ = [
+    "ADMIN",
+    "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
+    "add_staff",
+    "change_own_password",
+    "check_password_rules",
+    "get_staff",
+    "reset_password",
+    "set_active",
+    "set_role",
+    "staff_by_email",
+    "staff_query",
+    "staff_state",
+    "update_staff",
+]
 
 
 def add_staff(
@@ -94,7 +83,7 @@ def add_staff(
     email = email.strip().lower()
     if "@" not in email:
         raise Invalid("email", "Not an e-mail address.")
-    sites = _sites_for(role, site_codes)
+    sites = sites_for(role, site_codes)
     check_password_rules(password)
     if db.session.scalar(select(StaffUser.id).where(StaffUser.email == email)):
         raise Conflict(f"A staff account {email} exists already.", error="staff_exists")
@@ -138,38 +127,6 @@ def staff_by_email(email: str) -> StaffUser:
     return staff
 
 
-def _lock_active_admins() -> list[int]:
-    """Lock every active admin's row (PostgreSQL; in id order, so lockers never deadlock)."""
-    stmt = (
-        select(StaffUser.id)
-        .where(StaffUser.role == ADMIN, StaffUser.is_active.is_(True))
-        .order_by(StaffUser.id)
-        .with_for_update()
-    )
-    return list(db.session.scalars(stmt))
-
-
-def _locked(staff_id: int) -> StaffUser:
-    """The account's row, locked and read afresh (another change may just have landed)."""
-    stmt = (
-        select(StaffUser)
-        .where(StaffUser.id == staff_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    staff = db.session.scalar(stmt)
-    if staff is None:
-        raise NotFound("No such staff account.", error="staff_not_found")
-    return staff
-
-
-def _end_sessions(staff: StaffUser) -> None:
-    """Every access token of this person 401 from the next request; every refresh refused."""
-    staff.auth_epoch += 1
-    db.session.flush()
-    revoke_all_sessions("staff", staff.id)
-
-
 def update_staff(
     actor: Actor,
     staff_id: int,
@@ -190,30 +147,17 @@ def update_staff(
     change it at their next sign-in.
     """
     if password is not None:
-        check_password_rules(password)
-        if actor == ("staff", staff_id):
-            raise Conflict(
-                "Change your own password with POST /api/v1/auth/staff/password.",
-                error="own_password_reset",
-            )
+        check_reset(actor, staff_id, password)
     current = get_staff(staff_id)
     new_role = role if role is not None else current.role
     if site_codes is None and role is not None:
         site_codes = current.site_codes if new_role == "coordinator" else []
-    new_sites = _sites_for(new_role, site_codes) if site_codes is not None else None
+    new_sites = sites_for(new_role, site_codes) if site_codes is not None else None
 
-    admins = _lock_active_admins() if (is_active is False or role not in (None, ADMIN)) else None
-    staff = _locked(staff_id)
+    admins = lock_active_admins() if (is_active is False or role not in (None, ADMIN)) else None
+    staff = locked(staff_id)
     before = staff_state(staff)
-    losing_admin = (
-        staff.role == ADMIN
-        and staff.is_active
-        and (is_active is False or (role is not None and role != ADMIN))
-    )
-    if losing_admin and not [other for other in admins or () if other != staff.id]:
-        raise Conflict(
-            "This is the last active admin: make another admin first.", error="last_admin"
-        )
+    keep_an_admin(staff, admins, is_active, role)
     actions = _apply(staff, is_active, role, new_sites, password, require_password_change)
     if not actions:
         return staff
@@ -250,7 +194,7 @@ def _apply(
         staff.must_change_password = require_password_change
         actions.append("staff.password_reset")
     if "staff.disabled" in actions or "staff.password_reset" in actions:
-        _end_sessions(staff)
+        end_sessions(staff)
     return actions
 
 
@@ -285,7 +229,7 @@ def change_own_password(staff_id: int, current_password: str, new_password: str)
     ``auth_epoch``).
     """
     check_password_rules(new_password, "new_password")
-    staff = _locked(staff_id)
+    staff = locked(staff_id)
     if not verify_password(staff.password_hash, current_password):
         raise Unauthorized(
             "This is not your current password.",
@@ -301,7 +245,7 @@ def change_own_password(staff_id: int, current_password: str, new_password: str)
     before = staff_state(staff)
     staff.password_hash = hash_password(new_password)
     staff.must_change_password = False
-    _end_sessions(staff)
+    end_sessions(staff)
     record_audit(
         ("staff", staff.id),
         "staff.password_changed",

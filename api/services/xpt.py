@@ -70,7 +70,18 @@ def char(value: object, width: int) -> bytes:
 def header(name: str, label: str, variables: tuple[Variable, ...], now: datetime) -> bytes:
     """The library, member and variable headers of a one-dataset transport file."""
     stamp = _sas_time(now)
-    out = [
+    return b"".join(
+        [
+            *_library_header(stamp),
+            *_member_header(name, label, len(variables), stamp),
+            _namestrs(variables),
+            _OBS.encode(),
+        ]
+    )
+
+
+def _library_header(stamp: str) -> list[bytes]:
+    return [
         _LIBRARY.encode(),
         _pad("SAS", 8)
         + _pad("SAS", 8)
@@ -80,6 +91,11 @@ def header(name: str, label: str, variables: tuple[Variable, ...], now: datetime
         + b" " * 24
         + _pad(stamp, 16),
         _pad(stamp, 16) + b" " * 64,
+    ]
+
+
+def _member_header(name: str, label: str, count: int, stamp: str) -> list[bytes]:
+    return [
         _MEMBER.encode(),
         _DSCRPTR.encode(),
         _pad("SAS", 8)
@@ -90,9 +106,13 @@ def header(name: str, label: str, variables: tuple[Variable, ...], now: datetime
         + b" " * 24
         + _pad(stamp, 16),
         _pad(stamp, 16) + b" " * 16 + _pad(label, 40) + b" " * 8,
-        f"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!000000{len(variables):04d}"
+        f"HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!000000{count:04d}"
         "00000000000000000000  ".encode(),
     ]
+
+
+def _namestrs(variables: tuple[Variable, ...]) -> bytes:
+    """One 140-byte NAMESTR per variable, padded to whole records."""
     namestrs = b""
     position = 0
     for number, var in enumerate(variables, start=1):
@@ -116,9 +136,7 @@ def header(name: str, label: str, variables: tuple[Variable, ...], now: datetime
             b"\x00" * 52,
         )
         position += var.length
-    out.append(namestrs + b" " * (-len(namestrs) % RECORD))
-    out.append(_OBS.encode())
-    return b"".join(out)
+    return namestrs + b" " * (-len(namestrs) % RECORD)
 
 
 def record_writer(variables: tuple[Variable, ...]) -> Callable[[tuple[object, ...]], bytes]:
