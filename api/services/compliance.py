@@ -52,7 +52,8 @@ __all__ = [
 
 def study_config() -> StudyConfig:
     """The app's study settings: the one place this package reads them from the app."""
-    return current_app.extensions["study"]
+    config: StudyConfig = current_app.extensions["study"]
+    return config
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
