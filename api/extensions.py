@@ -7,11 +7,14 @@ flask-limiter `Limiter` keeps its storage on itself: each app gets its own from
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import CursorResult, Result
 
 from api.models.base import Base
 
@@ -32,4 +35,11 @@ def new_limiter(app: Flask) -> Limiter:
 def limiter_for(app: Flask | None = None) -> Limiter:
     """The limiter of `app` (the current app when not given)."""
     target = app if app is not None else current_app
-    return target.extensions[LIMITER]  # type: ignore[no-any-return]
+    limiter: Limiter = target.extensions[LIMITER]
+    return limiter
+
+
+def dml_result(result: Result[Any]) -> CursorResult[Any]:
+    """An UPDATE, INSERT or DELETE's result as what it is, for its `rowcount`:
+    `Session.execute` is typed as returning the base `Result` whatever the statement."""
+    return cast(CursorResult[Any], result)

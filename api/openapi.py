@@ -37,7 +37,7 @@ class DiaryApi(Api):
 
     ERROR_SCHEMA = ErrorSchema
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         return handle_http_exception(error)
 
     def _register_pagination_header(self) -> None:

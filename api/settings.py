@@ -49,9 +49,11 @@ def init_app(app: Flask) -> Settings:
 
 def settings() -> Settings:
     """The current app's settings: the one place services look configuration up."""
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    found: Settings = current_app.extensions[EXTENSION]
+    return found
 
 
 def study() -> StudyConfig:
     """The current app's study configuration (read live: tests swap it for a variant)."""
-    return current_app.extensions["study"]  # type: ignore[no-any-return]
+    config: StudyConfig = current_app.extensions["study"]
+    return config

@@ -20,7 +20,7 @@ def _is_postgresql() -> bool:
 
 
 def _copy(table: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    raw = db.session.connection().connection.driver_connection
+    raw: Any = db.session.connection().connection.driver_connection  # psycopg's
     names = ", ".join(columns)
     with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:

@@ -5,19 +5,20 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, and_, any_, bindparam, not_, or_, select, update
+from sqlalchemy import Integer, Row, Table, and_, any_, bindparam, not_, or_, select, update
 from sqlalchemy.dialects import postgresql
 
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import Participant, Reminder
 from notifications.tidying import still_wanted, superseded
 
-_REMINDERS = Reminder.__table__
+# `__table__` is declared a FromClause; a mapped class's is its Table.
+_REMINDERS = cast(Table, Reminder.__table__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def claim(
         .limit(limit)
         .with_for_update(skip_locked=True, of=Reminder)
     )
+    # SQLAlchemy types seven returned columns exactly; the eighth would be `Any, ...`.
+    rows: Sequence[Row[int, int, str, date, int | None, datetime, int, datetime]]
     rows = db.session.execute(
         update(Reminder)
         .where(Reminder.id.in_(candidates.scalar_subquery()))
@@ -119,14 +122,16 @@ def renew(worker_id: str, ids: list[int], now: datetime, lease: timedelta) -> in
     """Extend the lease of reminders this worker still holds (the caller commits)."""
     if not ids:
         return 0
-    result = db.session.execute(
-        update(_REMINDERS)
-        .where(
-            among(_REMINDERS.c.id, ids),
-            _REMINDERS.c.lease_owner == worker_id,
-            _REMINDERS.c.status == "sending",
+    result = dml_result(
+        db.session.execute(
+            update(_REMINDERS)
+            .where(
+                among(_REMINDERS.c.id, ids),
+                _REMINDERS.c.lease_owner == worker_id,
+                _REMINDERS.c.status == "sending",
+            )
+            .values(lease_expires_at=now + lease)
         )
-        .values(lease_expires_at=now + lease)
     )
     return result.rowcount or 0
 
@@ -170,5 +175,5 @@ def release(worker_id: str, held: list[tuple[Claimed, str, datetime | None]], no
         {"rid": c.id, "owner": worker_id, "new_status": s, "next_at": n, "now": now}
         for c, s, n in held
     ]
-    result = db.session.execute(_RELEASE, params)
+    result = dml_result(db.session.execute(_RELEASE, params))
     return result.rowcount if result.rowcount >= 0 else len(params)

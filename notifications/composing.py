@@ -38,7 +38,7 @@ def _event_kinds(claimed: list[Claimed]) -> dict[int, str]:
     rows = db.session.execute(
         select(ScheduleEvent.id, ScheduleEvent.kind).where(among(ScheduleEvent.id, event_ids))
     )
-    return dict(rows.all())  # type: ignore[arg-type]
+    return dict(rows.all())
 
 
 def _devices(participant_ids: set[int]) -> dict[int, list[Any]]:
@@ -52,12 +52,19 @@ def _devices(participant_ids: set[int]) -> dict[int, list[Any]]:
     return devices
 
 
+def _subject(claimed: Claimed, kinds: dict[int, str]) -> str:
+    """What a reminder's text is about: the diary, or its event's kind."""
+    if claimed.kind == "diary" or claimed.schedule_event_id is None:
+        return claimed.kind
+    return kinds.get(claimed.schedule_event_id, claimed.kind)
+
+
 def _bundle_messages(
     bundle: list[Claimed], person: Any, devices: list[Any], kinds: dict[int, str], now: datetime
 ) -> list[Outgoing]:
     items = [
         (
-            "diary" if c.kind == "diary" else kinds.get(c.schedule_event_id, c.kind),  # type: ignore[arg-type]
+            _subject(c, kinds),
             c.target_date,
         )
         for c in bundle

@@ -53,9 +53,10 @@ def point_messaging_at(app: firebase_admin.App, base_url: str | None) -> str:
         )
     base = (base_url or DEFAULT_BASE).rstrip("/")
     service = messaging._get_messaging_service(app)
-    service._fcm_url = f"{base}/v1/projects/{service._project_id}/messages:send"
+    url = f"{base}/v1/projects/{service._project_id}/messages:send"
+    service._fcm_url = url
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=_POOL_SIZE, pool_maxsize=_POOL_SIZE, max_retries=_no_status_retries()
     )
     service._client.session.mount(base, adapter)
-    return service._fcm_url
+    return url

@@ -63,10 +63,10 @@ LAST_PASS = Gauge(
 )
 
 
-def observe_outcomes(counts: Tally, outcomes: Iterable[Outcome]) -> None:
+def observe_outcomes(counts: Tally[str], outcomes: Iterable[Outcome]) -> None:
     """Count one recorded batch: each reminder's outcome and each FCM error code."""
-    for outcome, n in counts.items():
-        REMINDERS.labels(outcome=outcome).inc(n)
+    for name, n in counts.items():
+        REMINDERS.labels(outcome=name).inc(n)
     for outcome in outcomes:
         if not outcome.ok:
             FCM_ERRORS.labels(code=outcome.error_code or "unknown").inc()

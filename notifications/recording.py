@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import Device, Reminder, ReminderDelivery
 from notifications.bulk import insert_rows
 from notifications.claiming import Claimed, among
@@ -17,7 +17,10 @@ from notifications.quiet import quiet_until
 from notifications.rules import ReminderRules
 from notifications.sender import Outcome, Outgoing
 
-_REMINDERS = Reminder.__table__
+# `__table__` is declared a FromClause; a mapped class's is its Table.
+_REMINDERS = cast(Table, Reminder.__table__)
+
+_DELIVERIES = cast(Table, ReminderDelivery.__table__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class RetryPolicy:
 
 def backoff(attempts: int, base: float, cap: float, retry_after: float | None) -> float:
     """Exponential back-off (base · 2^(attempts-1), capped), never sooner than Retry-After."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
+    factor: int = 2 ** max(0, attempts - 1)  # typeshed: int ** int may be a float
+    delay = min(cap, base * factor)
     return max(delay, retry_after or 0.0)
 
 
@@ -190,25 +194,27 @@ def _store(worker_id: str, states: dict[int, dict[str, Any]], now: datetime) -> 
     ]
     recorded = 0
     if sent_ids:  # the common case, in one statement
-        recorded += db.session.execute(
-            update(_REMINDERS)
-            .where(
-                among(_REMINDERS.c.id, sent_ids),
-                _REMINDERS.c.lease_owner == worker_id,
-                _REMINDERS.c.status == "sending",
-            )
-            .values(
-                status="sent",
-                sent_at=now,
-                last_error=None,
-                next_attempt_at=None,
-                lease_owner=None,
-                lease_expires_at=None,
-                updated_at=now,
+        recorded += dml_result(
+            db.session.execute(
+                update(_REMINDERS)
+                .where(
+                    among(_REMINDERS.c.id, sent_ids),
+                    _REMINDERS.c.lease_owner == worker_id,
+                    _REMINDERS.c.status == "sending",
+                )
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    last_error=None,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
             )
         ).rowcount
     if finishes:
-        result = db.session.execute(_FINISH, finishes)
+        result = dml_result(db.session.execute(_FINISH, finishes))
         recorded += result.rowcount if result.rowcount >= 0 else len(finishes)
     return recorded
 
@@ -229,7 +235,7 @@ def record(
     deliveries are still recorded, as facts.
     """
     tally = _tally(claimed, messages, outcomes, now)
-    insert_rows(ReminderDelivery.__table__, tally.deliveries)
+    insert_rows(_DELIVERIES, tally.deliveries)
     _deactivate(tally.dead_tokens, now)
     states = _states(claimed, tally, no_device, now, policy, zones or {})
     counts: Counter[str] = Counter(

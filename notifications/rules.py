@@ -20,6 +20,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from api.services.schedule import add_months
+from api.study import StudyConfig
 
 EVENT_REMINDER_KINDS = {"infusion": "infusion", "lab_visit": "visit", "follow_up": "visit"}
 MIDNIGHT = time(0, 0)
@@ -35,12 +36,12 @@ class ReminderRules:
     diary_months: int
 
     @classmethod
-    def from_study(cls, study: object) -> ReminderRules:
+    def from_study(cls, study: StudyConfig) -> ReminderRules:
         return cls(
-            event_offsets_days=tuple(study.event_offsets_days),  # type: ignore[attr-defined]
-            quiet_start=study.quiet_hours_start,  # type: ignore[attr-defined]
-            quiet_end=study.quiet_hours_end,  # type: ignore[attr-defined]
-            diary_months=study.diary_months,  # type: ignore[attr-defined]
+            event_offsets_days=tuple(study.event_offsets_days),
+            quiet_start=study.quiet_hours_start,
+            quiet_end=study.quiet_hours_end,
+            diary_months=study.diary_months,
         )
 
 

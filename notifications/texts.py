@@ -6,21 +6,24 @@ import json
 from datetime import date
 from functools import cache
 from importlib import resources
+from typing import Any
 
 LOCALES = ("zh-CN", "en")
 DEFAULT_LOCALE = "zh-CN"
 
 
 @cache
-def catalogue(locale: str) -> dict:
+def catalogue(locale: str) -> dict[str, Any]:
     name = locale if locale in LOCALES else DEFAULT_LOCALE
     text = resources.files("notifications").joinpath(f"messages/{name}.json").read_text("utf-8")
-    return json.loads(text)
+    messages: dict[str, Any] = json.loads(text)
+    return messages
 
 
 def format_date(day: date, locale: str) -> str:
     messages = catalogue(locale)
-    return messages["date"].format(
+    template: str = messages["date"]
+    return template.format(
         weekday=messages["weekdays"][day.weekday()],
         day=day.day,
         month=messages["months"][day.month - 1],
@@ -28,7 +31,7 @@ def format_date(day: date, locale: str) -> str:
 
 
 def _when(days: int, locale: str) -> str:
-    words = catalogue(locale)["when"]
+    words: dict[str, str] = catalogue(locale)["when"]
     if days <= 0:
         return words["today"]
     if days == 1:
@@ -42,7 +45,7 @@ def render(subject: str, target_date: date, today: date, locale: str) -> tuple[s
     "When" is counted from the participant's local today at sending time, so a reminder
     sent late after a retry still says the right thing.
     """
-    entry = catalogue(locale)[subject]
+    entry: dict[str, str] = catalogue(locale)[subject]
     values = {
         "when": _when((target_date - today).days, locale),
         "date": format_date(target_date, locale),
@@ -53,11 +56,13 @@ def render(subject: str, target_date: date, today: date, locale: str) -> tuple[s
 _AT_HOSPITAL = frozenset({"infusion", "lab_visit"})
 
 
-def _join(names: list[str], words: dict) -> str:
+def _join(names: list[str], words: dict[str, Any]) -> str:
     """Names joined as "a", "a and b", "a, b and c" (a、b和c) in the locale's words."""
     if len(names) <= 1:
         return "".join(names)
-    return words["comma"].join(names[:-1]) + words["and"] + names[-1]
+    comma: str = words["comma"]
+    conjunction: str = words["and"]
+    return comma.join(names[:-1]) + conjunction + names[-1]
 
 
 def _capitalised(text: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, exists, not_, or_, update
 from sqlalchemy.orm import aliased
 
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import DiaryEntry, ExcusedDay, Participant, Reminder, ScheduleEvent
 
 
@@ -33,17 +33,19 @@ def superseded(now: datetime) -> Any:
 def expire_stale(now: datetime) -> int:
     """Planned (or abandoned in-flight) reminders whose event day began or diary day
     ended, or that a nearer reminder of the same event superseded."""
-    result = db.session.execute(
-        update(Reminder)
-        .where(
-            or_(Reminder.expires_at <= now, superseded(now)),
-            or_(
-                Reminder.status == "planned",
-                and_(Reminder.status == "sending", Reminder.lease_expires_at < now),
-            ),
+    result = dml_result(
+        db.session.execute(
+            update(Reminder)
+            .where(
+                or_(Reminder.expires_at <= now, superseded(now)),
+                or_(
+                    Reminder.status == "planned",
+                    and_(Reminder.status == "sending", Reminder.lease_expires_at < now),
+                ),
+            )
+            .values(status="expired", lease_owner=None, lease_expires_at=None, updated_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="expired", lease_owner=None, lease_expires_at=None, updated_at=now)
-        .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
 
@@ -98,11 +100,13 @@ def cancel_invalid(now: datetime) -> dict[str, int]:
     """Cancel the planned reminders that lost their reason, counted by reason."""
     counts: dict[str, int] = {}
     for reason, condition in CANCEL_REASONS:
-        result = db.session.execute(
-            update(Reminder)
-            .where(Reminder.status == "planned", condition())
-            .values(status="cancelled", last_error=reason, next_attempt_at=None, updated_at=now)
-            .execution_options(synchronize_session=False)
+        result = dml_result(
+            db.session.execute(
+                update(Reminder)
+                .where(Reminder.status == "planned", condition())
+                .values(status="cancelled", last_error=reason, next_attempt_at=None, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
         )
         if result.rowcount:
             counts[reason] = result.rowcount

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 
 from api.extensions import db
 from api.models import DiaryEntry, ExcusedDay, Participant, Reminder, ScheduleEvent
@@ -110,12 +110,14 @@ def _existing(lo: int, hi: int, now: datetime) -> dict[tuple[int, str, str, int]
     return {(r.participant_id, r.kind, r.target, r.offset_days): r for r in rows}
 
 
+# `__table__` is declared a FromClause; a mapped class's is its Table.
+_REMINDERS = cast(Table, Reminder.__table__)
 _REMINDER_KEY = ["participant_id", "kind", "target", "offset_days"]
 
 
 def _insert_ignoring_duplicates(rows: list[dict[str, Any]]) -> int:
     """Insert the new reminders; a concurrent planner's rows win (``ON CONFLICT DO NOTHING``)."""
-    return insert_missing(Reminder.__table__, _REMINDER_KEY, rows)
+    return insert_missing(_REMINDERS, _REMINDER_KEY, rows)
 
 
 def _row(reminder: PlannedReminder, now: datetime) -> dict[str, Any]:
@@ -135,7 +137,6 @@ def _row(reminder: PlannedReminder, now: datetime) -> dict[str, Any]:
     }
 
 
-_REMINDERS = Reminder.__table__
 # Core (not ORM) statements: executed with a list of parameter sets (executemany).
 _MOVE = (
     update(_REMINDERS)

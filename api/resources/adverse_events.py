@@ -39,7 +39,7 @@ class AdverseEvents(MethodView):
     @blp.response(200, AdverseEventSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage, page_size=50, max_page_size=500)
-    def get(self, participant_id: int) -> Select[tuple[AdverseEvent]]:
+    def get(self, participant_id: int) -> Select[AdverseEvent]:
         """List a participant's adverse events, latest onset first."""
         participant = participant_for(current_principal(), participant_id)
         return service.adverse_events_of(participant.id)

@@ -33,7 +33,7 @@ class Alerts(MethodView):
     @blp.response(200, AlertSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(AlertPage, page_size=50, max_page_size=500)
-    def get(self, query: dict[str, Any]) -> Select[Any]:
+    def get(self, query: dict[str, Any]) -> Select[Alert, str, str]:
         """List alerts at the caller's sites, newest first (filter by status, site, kind)."""
         site_ids = site_ids_in_scope(current_principal(), query.pop("site", None))
         return service.alerts_query(site_ids, **query)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
+from flask.typing import ResponseReturnValue
 from flask.views import MethodView
 from flask_limiter import Limiter
 
@@ -31,7 +33,9 @@ def limit_activation(app: Flask, limiter: Limiter) -> None:
     per_client = limiter.limit(
         lambda: current_app.config["LOGIN_CLIENT_RATE_LIMIT"], deduct_when=_failed
     )
-    app.view_functions[endpoint] = per_client(app.view_functions[endpoint])
+    # A MethodView's view is synchronous: Flask's registry also admits async ones.
+    view = cast(Callable[..., ResponseReturnValue], app.view_functions[endpoint])
+    app.view_functions[endpoint] = per_client(view)
 
 
 @blp.route("/staff/login")

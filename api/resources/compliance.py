@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.access import participant_for, participant_for_writing, site_ids_in_scope
 from api.auth import ALL_STAFF, Blueprint, current_principal
 from api.clock import utcnow
 from api.extensions import db
+from api.models import ExcusedDay
 from api.pagination import SelectPage
 from api.schemas.base import DateRangeQuerySchema
 from api.schemas.compliance import (
@@ -30,7 +34,7 @@ class Compliance(MethodView):
     @blp.arguments(ComplianceQuerySchema, location="query")
     @blp.response(200, ComplianceReportSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Report diary compliance per participant and per site, computed in the database."""
         site_ids = site_ids_in_scope(current_principal(), query.get("site"))
         return service.compliance_report(
@@ -48,7 +52,7 @@ class ParticipantCalendar(MethodView):
     @blp.arguments(DateRangeQuerySchema, location="query")
     @blp.response(200, CalendarSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, query: dict, participant_id: int):
+    def get(self, query: dict[str, Any], participant_id: int) -> dict[str, Any]:
         """Show one participant's diary days: on time, late, missing, excused, not yet due."""
         participant = participant_for(current_principal(), participant_id)
         return service.calendar(
@@ -66,7 +70,7 @@ class ExcusedDays(MethodView):
     @blp.response(200, ExcusedDaySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage, page_size=100, max_page_size=1000)
-    def get(self, participant_id: int):
+    def get(self, participant_id: int) -> Select[ExcusedDay]:
         """List a participant's excused days."""
         participant = participant_for(current_principal(), participant_id)
         return excused_days.excused_days_of(participant.id)
@@ -79,7 +83,7 @@ class ExcusedDays(MethodView):
     )
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict, participant_id: int):
+    def post(self, body: dict[str, Any], participant_id: int) -> tuple[list[ExcusedDay], int]:
         """Excuse a range of days (a hospital stay): 201 if any day is new, else 200."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)

@@ -44,7 +44,7 @@ class Notifications(MethodView):
     @blp.auth(PARTICIPANT)
     @blp.response(200, NotificationSchema(many=True))
     @blp.paginate(NotificationPage)
-    def get(self) -> Select[tuple[Reminder]]:
+    def get(self) -> Select[Reminder]:
         """List the reminders sent to me, newest first."""
         return service.sent_to(_me())
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.access import (
     WRITERS,
@@ -37,7 +40,7 @@ class Participants(MethodView):
     @blp.response(200, ParticipantSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage)
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Select[Participant]:
         """List participants at the caller's sites."""
         stmt = visible_participants(current_principal(), query.get("site"))
         if "status" in query:
@@ -51,7 +54,7 @@ class Participants(MethodView):
     @blp.response(201, EnrolledParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> service.Enrolment:
         """Enrol a participant; the answer carries the one-time activation code."""
         principal = current_principal()
         site = site_for_code(principal, body.pop("site"))
@@ -65,7 +68,7 @@ class ParticipantItem(MethodView):
     @blp.auth(*ALL_STAFF)
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, participant_id: int):
+    def get(self, participant_id: int) -> Participant:
         """Read one participant."""
         return participant_for(current_principal(), participant_id)
 
@@ -74,7 +77,7 @@ class ParticipantItem(MethodView):
     @blp.response(200, ParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, participant_id: int):
+    def patch(self, body: dict[str, Any], participant_id: int) -> Participant:
         """Change status (with a reason), time zone, locale or reminder times."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)
@@ -91,7 +94,7 @@ class ActivationCode(MethodView):
     @blp.response(201, EnrolledParticipantSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict, participant_id: int):
+    def post(self, body: dict[str, Any], participant_id: int) -> service.Enrolment:
         """Issue a new activation code; the participant's old sessions are revoked."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)

@@ -35,7 +35,7 @@ class Reminders(MethodView):
     @blp.response(200, ReminderSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(ReminderPage)
-    def get(self, query: dict[str, Any], participant_id: int) -> Select[tuple[Reminder]]:
+    def get(self, query: dict[str, Any], participant_id: int) -> Select[Reminder]:
         """List a participant's reminders due between `from` and `to` (local days)."""
         participant = participant_for(current_principal(), participant_id)
         return service.reminders_of(

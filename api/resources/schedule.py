@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
+from sqlalchemy import Select
 
 from api.access import participant_for, participant_for_writing
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, current_principal
 from api.clock import utcnow
 from api.extensions import db
+from api.models import ScheduleEvent
 from api.pagination import SelectPage
 from api.schemas.schedule import ScheduleEventSchema, ScheduleEventUpdateSchema
 from api.services import schedule as service
@@ -22,7 +26,7 @@ class Schedule(MethodView):
     @blp.response(200, ScheduleEventSchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage, page_size=50, max_page_size=100)
-    def get(self, participant_id: int):
+    def get(self, participant_id: int) -> Select[ScheduleEvent]:
         """List a participant's infusions, lab visits and follow-up contacts."""
         participant = participant_for(current_principal(), participant_id)
         return service.events_query(participant.id)
@@ -35,7 +39,7 @@ class ScheduleEventItem(MethodView):
     @blp.response(200, ScheduleEventSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, participant_id: int, event_id: int):
+    def patch(self, body: dict[str, Any], participant_id: int, event_id: int) -> ScheduleEvent:
         """Reschedule an event, record the day it took place, or mark it missed."""
         principal = current_principal()
         participant = participant_for_writing(principal, participant_id)
@@ -60,7 +64,7 @@ class MySchedule(MethodView):
     @blp.auth(PARTICIPANT)
     @blp.response(200, ScheduleEventSchema(many=True))
     @blp.paginate(SelectPage, page_size=50, max_page_size=100)
-    def get(self):
+    def get(self) -> Select[ScheduleEvent]:
         """List my upcoming infusions and visits."""
         participant = current_principal().participant
         assert participant is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -50,22 +51,26 @@ def day_in_range(value: date | datetime) -> date | datetime:
     return value
 
 
-def _bound_day_field(field_obj: fields.Field) -> None:
+def _bound_day_field(field_obj: fields.Field[Any]) -> None:
     """Attach the range check to a loadable Date/DateTime field and document it."""
     if any(v is day_in_range for v in field_obj.validators):
         return
     field_obj.validators.append(day_in_range)
     is_instant = isinstance(field_obj, fields.DateTime)
     # In place: bound fields are shallow copies sharing the declared field's validators
-    # and metadata, which are what the OpenAPI document is built from.
-    field_obj.metadata.update({
-        "pattern": DATETIME_PATTERN if is_instant else DATE_PATTERN,
-        "description": " ".join(
-            part.rstrip(".") + "."
-            for part in (field_obj.metadata.get("description"), IN_RANGE_MESSAGE)
-            if part
-        ),
-    })
+    # and metadata, which are what the OpenAPI document is built from. (marshmallow types
+    # `metadata` as the Mapping it was declared with: the schemas here declare dicts.)
+    metadata = cast(dict[str, Any], field_obj.metadata)
+    metadata.update(
+        {
+            "pattern": DATETIME_PATTERN if is_instant else DATE_PATTERN,
+            "description": " ".join(
+                part.rstrip(".") + "."
+                for part in (metadata.get("description"), IN_RANGE_MESSAGE)
+                if part
+            ),
+        }
+    )
 
 
 class BaseSchema(Schema):
@@ -80,7 +85,7 @@ class BaseSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+    def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
         if field_obj.dump_only:
             return
         if type(field_obj) is fields.Integer and not any(
@@ -107,19 +112,19 @@ def _loadable(name: str) -> bool:
 TIMEZONES = tuple(sorted(name for name in available_timezones() if _loadable(name)))
 
 
-def timezone_field(**kwargs: object) -> fields.String:
+def timezone_field(**kwargs: Any) -> fields.String:
     return fields.String(
         validate=validate.OneOf(TIMEZONES, error="Unknown IANA time zone."),
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
-def locale_field(**kwargs: object) -> fields.String:
-    return fields.String(validate=validate.OneOf(("zh-CN", "en")), **kwargs)  # type: ignore[arg-type]
+def locale_field(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf(("zh-CN", "en")), **kwargs)
 
 
-def time_of_day_field(**kwargs: object) -> fields.String:
-    return fields.String(validate=HHMM, **kwargs)  # type: ignore[arg-type]
+def time_of_day_field(**kwargs: Any) -> fields.String:
+    return fields.String(validate=HHMM, **kwargs)
 
 
 class DateRangeQuerySchema(BaseSchema):

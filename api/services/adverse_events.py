@@ -85,6 +85,8 @@ def _after_change(ae: AdverseEvent, participant: Participant, now: datetime) -> 
     if ae.awareness_at is None:
         ae.awareness_at = now
     db.session.flush()
+    deadline = report_deadline(ae)
+    assert deadline is not None  # serious, with its awareness time just set
     raise_alert(
         participant,
         "serious_adverse_event",
@@ -95,7 +97,7 @@ def _after_change(ae: AdverseEvent, participant: Participant, now: datetime) -> 
         details={
             "term": ae.term,
             "seriousness": list(ae.seriousness),
-            "report_deadline": report_deadline(ae).isoformat(),  # type: ignore[union-attr]
+            "report_deadline": deadline.isoformat(),
         },
     )
 
@@ -242,7 +244,7 @@ def _pair(merged: dict[str, Any]) -> dict[str, Any]:
     return {"awareness_at": merged["awareness_at"], "reported_at": merged["reported_at"]}
 
 
-def adverse_events_of(participant_id: int) -> Select[tuple[AdverseEvent]]:
+def adverse_events_of(participant_id: int) -> Select[AdverseEvent]:
     return (
         select(AdverseEvent)
         .where(AdverseEvent.participant_id == participant_id)

@@ -9,7 +9,7 @@ from sqlalchemy import Select, func, select, update
 
 from api.audit import Actor, record_audit, snapshot
 from api.errors import Conflict
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
 from api.services.rules import Refused
 from api.services.upsert import insert_unless_taken
@@ -140,20 +140,22 @@ def acknowledge(
     """
     _check_decision(alert, decision, adverse_event_id)
     before = snapshot(alert, ACK_FIELDS)
-    done = db.session.execute(
-        update(Alert)
-        .where(Alert.id == alert.id, Alert.status == "open")
-        .values(
-            status="acknowledged",
-            acknowledged_at=now,
-            acknowledged_by_staff_id=actor[1],
-            note=note,
-            decision=decision,
-            adverse_event_id=adverse_event_id
-            if adverse_event_id is not None
-            else Alert.adverse_event_id,
+    done = dml_result(
+        db.session.execute(
+            update(Alert)
+            .where(Alert.id == alert.id, Alert.status == "open")
+            .values(
+                status="acknowledged",
+                acknowledged_at=now,
+                acknowledged_by_staff_id=actor[1],
+                note=note,
+                decision=decision,
+                adverse_event_id=adverse_event_id
+                if adverse_event_id is not None
+                else Alert.adverse_event_id,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
     ).rowcount
     if not done:
         raise Conflict("The alert was already acknowledged.", error="alert_already_acknowledged")
@@ -221,7 +223,7 @@ def alerts_query(
     status: str | None = None,
     kind: str | None = None,
     participant_id: int | None = None,
-) -> Select[Any]:
+) -> Select[Alert, str, str]:
     """Alerts with the participant's study code and site code, newest first."""
     stmt = (
         select(Alert, Participant.study_code, Site.code)

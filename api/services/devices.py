@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from api.audit import record_audit
 from api.clock import utcnow
@@ -107,5 +107,5 @@ def drop_device(participant: Participant, device_id: int) -> Device:
     return device
 
 
-def devices_of(participant: Participant):  # type: ignore[no-untyped-def]
+def devices_of(participant: Participant) -> Select[Device]:
     return select(Device).where(Device.participant_id == participant.id).order_by(Device.id)

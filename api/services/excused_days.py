@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from api.audit import Actor, record_audit
@@ -84,7 +84,7 @@ def excuse_days(
     return excused, len(added)
 
 
-def excused_days_of(participant_id: int) -> Any:
+def excused_days_of(participant_id: int) -> Select[ExcusedDay]:
     return (
         select(ExcusedDay)
         .where(ExcusedDay.participant_id == participant_id)

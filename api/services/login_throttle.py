@@ -197,7 +197,8 @@ def _known_key(email: str, client_address: str | None) -> str:
 
 
 def _store() -> _Store:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    store: _Store = current_app.extensions[EXTENSION]
+    return store
 
 
 def _window(limit: str) -> tuple[int, int]:

@@ -77,7 +77,9 @@ def _next_study_code(site: Site) -> str:
         .where(Site.id == site.id)
         .values(next_participant_number=Site.next_participant_number + 1)
     )
-    number = db.session.scalar(select(Site.next_participant_number).where(Site.id == site.id))
+    number = db.session.execute(
+        select(Site.next_participant_number).where(Site.id == site.id)
+    ).scalar_one()
     return f"{site.code}-{number - 1:04d}"
 
 

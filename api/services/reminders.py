@@ -16,7 +16,7 @@ from notifications.rules import MIDNIGHT, local_instant
 from notifications.texts import render
 
 
-def sent_to(participant: Participant) -> Select[tuple[Reminder]]:
+def sent_to(participant: Participant) -> Select[Reminder]:
     return (
         select(Reminder)
         .where(Reminder.participant_id == participant.id, Reminder.status == "sent")
@@ -65,7 +65,7 @@ def reminders_of(
     first: date | None = None,
     last: date | None = None,
     status: str | None = None,
-) -> Select[tuple[Reminder]]:
+) -> Select[Reminder]:
     """Every reminder of the participant due between local days `first` and `last`."""
     zone = ZoneInfo(participant.timezone)
     stmt = select(Reminder).where(Reminder.participant_id == participant.id)

@@ -10,7 +10,7 @@ from sqlalchemy import Select, or_, select, update
 
 from api.audit import Actor, record_audit, snapshot
 from api.errors import Conflict, NotFound
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import Participant, ScheduleEvent
 from api.services.rules import Refused
 from api.study import StudyConfig
@@ -54,14 +54,16 @@ def protocol_events(
 
 def cancel_future_events(participant_id: int, from_day: date, now: datetime) -> int:
     """End the events not yet due (withdrawal, death, completion); returns how many."""
-    return db.session.execute(
-        update(ScheduleEvent)
-        .where(
-            ScheduleEvent.participant_id == participant_id,
-            ScheduleEvent.status == "scheduled",
-            ScheduleEvent.target_date >= from_day,
+    return dml_result(
+        db.session.execute(
+            update(ScheduleEvent)
+            .where(
+                ScheduleEvent.participant_id == participant_id,
+                ScheduleEvent.status == "scheduled",
+                ScheduleEvent.target_date >= from_day,
+            )
+            .values(status="cancelled", updated_at=now, version=ScheduleEvent.version + 1)
         )
-        .values(status="cancelled", updated_at=now, version=ScheduleEvent.version + 1)
     ).rowcount
 
 
@@ -91,7 +93,7 @@ def event_for(participant_id: int, event_id: int, *, lock: bool = False) -> Sche
     return event
 
 
-def events_query(participant_id: int) -> Select[tuple[ScheduleEvent]]:
+def events_query(participant_id: int) -> Select[ScheduleEvent]:
     return (
         select(ScheduleEvent)
         .where(ScheduleEvent.participant_id == participant_id)
@@ -99,7 +101,7 @@ def events_query(participant_id: int) -> Select[tuple[ScheduleEvent]]:
     )
 
 
-def upcoming_query(participant_id: int, today: date) -> Select[tuple[ScheduleEvent]]:
+def upcoming_query(participant_id: int, today: date) -> Select[ScheduleEvent]:
     """Events still to come: scheduled, and their target or window not yet past."""
     return events_query(participant_id).where(
         ScheduleEvent.status == "scheduled",
