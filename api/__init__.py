@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 from api import settings
 from api.config import check_production_safety, ensure_jwt_secret, from_environment
@@ -26,7 +26,14 @@ MIGRATIONS_DIR = str(Path(__file__).resolve().parent.parent / "migrations")
 class IdConverter(IntegerConverter):
     """`<int:…>` path ids from 1 to INTEGER_MAX: any other is a 404, never a database overflow."""
 
-    def __init__(self, map, fixed_digits=0, min=1, max=INTEGER_MAX, signed=False):  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = 1,
+        max: int | None = INTEGER_MAX,
+        signed: bool = False,
+    ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
@@ -113,6 +120,7 @@ def _trust_proxies(app: Flask) -> None:
     """
     count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
     if count > 0:
+        # Flask documents replacing `wsgi_app` with middleware; its type is the method.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count)  # type: ignore[method-assign]
 
 

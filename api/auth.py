@@ -32,6 +32,7 @@ from api.extensions import db
 from api.models import Participant, StaffUser
 from api.models.base import INTEGER_MAX
 from api.parsing import DiaryParser
+from api.view_roles import admit
 
 # The participant's own row, its site not joined: few routes need the site (they load it
 # on first use), while every participant request pays for the join and its objects.
@@ -159,8 +160,8 @@ def _signing_key_for(token: str) -> str:
     config = current_app.config
     kid = _unverified_kid(token)
     if kid == config["JWT_KEY_ID"]:
-        return config["JWT_SECRET"]
-    previous = config["JWT_PREVIOUS_KEYS"]
+        return str(config["JWT_SECRET"])
+    previous: dict[str, str] = config["JWT_PREVIOUS_KEYS"]
     if kid in previous:
         return previous[kid]
     raise Unauthorized("The access token was signed with an unknown key.", error="invalid_token")
@@ -229,7 +230,7 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 def current_principal() -> Principal:
     """The authenticated caller of this request (decoded once, then cached on `g`)."""
-    principal = g.get("principal")
+    principal: Principal | None = g.get("principal")
     if principal is None:
         principal = _principal_from_claims(decode_access_token(_bearer_token()))
         g.principal = principal
@@ -272,7 +273,7 @@ class Blueprint(SmorestBlueprint):
                 require_roles(allowed, during_password_change=during_password_change)
                 return func(*args, **kwargs)
 
-            wrapper._allowed_roles = allowed  # type: ignore[attr-defined]
+            admit(wrapper, allowed)
             documented = self.doc(security=[{SECURITY_SCHEME: []}])(wrapper)
             documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
             return self.alt_response(403, response="FORBIDDEN")(documented)
@@ -281,8 +282,7 @@ class Blueprint(SmorestBlueprint):
 
     def public(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Mark an endpoint as open to anyone (documented with no security)."""
-        func._allowed_roles = ("anyone",)  # type: ignore[attr-defined]
-        return self.doc(security=[])(func)
+        return self.doc(security=[])(admit(func, ("anyone",)))
 
 
 def new_secret(nbytes: int = 32) -> str:

@@ -32,7 +32,7 @@ operator keep the heads outside the database and catch a rewind of the newest ro
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Insert, Table, bindparam, event, insert
 from sqlalchemy.orm import Mapper, Session, UOWTransaction, object_session
@@ -117,7 +117,7 @@ def _link(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
     if session is None or not chain_enabled():
         return
     key = chain_key_for(target)
-    table: Table = mapper.local_table  # type: ignore[assignment]
+    table = cast(Table, mapper.local_table)  # every chained model maps a plain table
     content = {name: getattr(target, name) for name in HASHED_FIELDS[table.name]}
     digest = content_digest(table, key, content)
     if in_database(connection):

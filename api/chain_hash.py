@@ -7,11 +7,11 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, Table, Text
 
-from api.models import AuditEvent, ChainHead, DiaryEntryVersion
+from api.models import AuditEvent, Base, ChainHead, DiaryEntryVersion
 from api.models.diary import SCORE_FIELDS
 
 GENESIS_HASH = "0" * 64
@@ -49,9 +49,10 @@ HASHED_FIELDS: dict[str, tuple[str, ...]] = {
         "reason",
     ),
 }
-CHAINED_MODELS: tuple[type, ...] = (AuditEvent, DiaryEntryVersion)
-CHAINED_TABLES: tuple[Table, ...] = tuple(m.__table__ for m in CHAINED_MODELS)  # type: ignore[attr-defined]
-HEADS: Table = ChainHead.__table__  # type: ignore[assignment]
+CHAINED_MODELS: tuple[type[Base], ...] = (AuditEvent, DiaryEntryVersion)
+# Declarative `__table__` is typed as a FromClause; these models map plain tables.
+CHAINED_TABLES: tuple[Table, ...] = tuple(cast(Table, m.__table__) for m in CHAINED_MODELS)
+HEADS = cast(Table, ChainHead.__table__)
 
 
 def chain_key_for(row: Any) -> str:

@@ -40,10 +40,11 @@ def recorded_heads(document: Any) -> dict[str, tuple[int, str]]:
         if not isinstance(item, dict):
             raise HeadsFileError(f"chains[{number}] must be an object")
         key, seq, digest = item.get("chain"), item.get("sequence"), item.get("hash")
-        valid_seq = isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
-        if not isinstance(key, str) or not valid_seq or not isinstance(digest, str):
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            seq = None
+        if not isinstance(key, str) or seq is None or not isinstance(digest, str):
             raise HeadsFileError(f"chains[{number}] needs chain (text), sequence (≥ 0), hash")
-        recorded[key] = (seq, digest)  # type: ignore[assignment]
+        recorded[key] = (seq, digest)
     return recorded
 
 

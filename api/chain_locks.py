@@ -22,7 +22,8 @@ def chain_enabled() -> bool:
 
 
 def heads_of(session: Session) -> dict[str, tuple[int, str]]:
-    return session.info.setdefault(HEADS_KEY, {})
+    heads: dict[str, tuple[int, str]] = session.info.setdefault(HEADS_KEY, {})
+    return heads
 
 
 def lock_heads(session: Session, connection: Connection, keys: list[str]) -> None:

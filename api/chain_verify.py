@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,9 @@ class VerifyReport:
         return not self.breaks
 
 
-def _chain_rows(connection: Connection, table: Table, key: str) -> Iterator[tuple[int, Any]]:
+def _chain_rows(
+    connection: Connection, table: Table, key: str
+) -> Generator[tuple[int, Any], None, None]:
     """One table's rows of a chain in sequence order, streamed (a server-side cursor)."""
     columns = [table.c[n] for n in (*CHAIN_FIELDS, *HASHED_FIELDS[table.name])]
     result = connection.execution_options(yield_per=500).execute(

@@ -6,11 +6,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from flask.views import MethodView
 from marshmallow import ValidationError
+from sqlalchemy import Select
 from sqlalchemy.exc import DBAPIError
 
+from api import settings
 from api.access import WRITERS, participant_for, participant_for_writing
 from api.audit import Actor
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
@@ -57,10 +58,12 @@ def _writable(participant_id: int) -> tuple[Principal, Participant]:
 
 
 def _study() -> StudyConfig:
-    return current_app.extensions["study"]
+    return settings.study()
 
 
-def _answer(submission: service.Submission, *, with_versions: bool = False):  # type: ignore[no-untyped-def]
+def _answer(
+    submission: service.Submission, *, with_versions: bool = False
+) -> tuple[DiaryEntry, int]:
     """201 for a new entry, 200 for a replay: the rows as written, kept past the commit.
 
     The answer shows what this request has just written, so the values in memory are the
@@ -83,7 +86,7 @@ class MyEntries(MethodView):
     @blp.arguments(DiaryEntryQuerySchema, location="query")
     @blp.response(200, DiaryEntrySchema(many=True))
     @blp.paginate(SelectPage)
-    def get(self, query: dict):
+    def get(self, query: dict[str, Any]) -> Select[DiaryEntry]:
         """List my entries, newest diary day first."""
         principal, _ = _me()
         return service.entries_of(principal.id, query.get("from_"), query.get("to"))
@@ -94,7 +97,7 @@ class MyEntries(MethodView):
     @blp.response(201, DiaryEntrySchema)
     @blp.alt_response(200, schema=DiaryEntrySchema, description=REPLAY, success=True)
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> tuple[DiaryEntry, int]:
         """Submit the entry for a diary day (idempotent by `client_entry_id`)."""
         principal, participant = _me()
         actor = principal.audit_actor()
@@ -106,7 +109,7 @@ class MyEntriesSync(MethodView):
     @blp.auth(PARTICIPANT)
     @blp.arguments(DiarySyncSchema)
     @blp.response(200, DiarySyncResponseSchema)
-    def post(self, body: dict):
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Submit up to 100 queued entries; each gets its own result and transaction."""
         principal, participant = _me()
         results = _sync(participant, body["entries"], principal.audit_actor(), utcnow())
@@ -120,7 +123,7 @@ class MyEntry(MethodView):
     @blp.etag
     @blp.response(200, DiaryEntrySchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, entry_id: int):
+    def get(self, entry_id: int) -> DiaryEntry:
         """Read one of my entries."""
         principal, _ = _me()
         entry = service.entry_of(principal.id, entry_id)
@@ -133,7 +136,7 @@ class MyEntry(MethodView):
     @blp.response(200, DiaryEntrySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, entry_id: int):
+    def patch(self, body: dict[str, Any], entry_id: int) -> DiaryEntry:
         """Correct my entry while its diary day lasts (`If-Match` required)."""
         principal, participant = _me()
         now = utcnow()
@@ -155,7 +158,7 @@ class ParticipantEntries(MethodView):
     @blp.response(200, StaffDiaryEntrySchema(many=True))
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.paginate(SelectPage)
-    def get(self, query: dict, participant_id: int):
+    def get(self, query: dict[str, Any], participant_id: int) -> Select[DiaryEntry]:
         """List a participant's entries with every version, newest diary day first."""
         participant = participant_for(current_principal(), participant_id)
         return service.entries_of(
@@ -169,7 +172,7 @@ class ParticipantEntries(MethodView):
     @blp.alt_response(200, schema=StaffDiaryEntrySchema, description=REPLAY, success=True)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict, participant_id: int):
+    def post(self, body: dict[str, Any], participant_id: int) -> tuple[DiaryEntry, int]:
         """Enter a day on the participant's behalf (any day since enrolment), with a reason."""
         principal, participant = _writable(participant_id)
         reason = body.pop("reason")
@@ -185,7 +188,7 @@ class ParticipantEntry(MethodView):
     @blp.etag
     @blp.response(200, StaffDiaryEntrySchema)
     @blp.alt_response(404, response="NOT_FOUND")
-    def get(self, participant_id: int, entry_id: int):
+    def get(self, participant_id: int, entry_id: int) -> DiaryEntry:
         """Read one entry of a participant with every version."""
         participant = participant_for(current_principal(), participant_id)
         entry = service.entry_of(participant.id, entry_id, with_versions=True)
@@ -198,7 +201,7 @@ class ParticipantEntry(MethodView):
     @blp.response(200, StaffDiaryEntrySchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
-    def patch(self, body: dict, participant_id: int, entry_id: int):
+    def patch(self, body: dict[str, Any], participant_id: int, entry_id: int) -> DiaryEntry:
         """Amend an entry at any time (a data-change request), with a reason."""
         principal, participant = _writable(participant_id)
         entry = service.entry_of(participant.id, entry_id, with_versions=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
 
 from api.auth import PARTICIPANT, Blueprint, current_principal
 from api.extensions import db
+from api.models import Participant
 from api.schemas.participant import MeSchema, MeUpdateSchema
 from api.services import participants as service
 
@@ -16,14 +19,14 @@ blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="The partic
 class Me(MethodView):
     @blp.auth(PARTICIPANT)
     @blp.response(200, MeSchema)
-    def get(self):
+    def get(self) -> Participant | None:
         """Read my profile."""
         return current_principal().participant
 
     @blp.auth(PARTICIPANT)
     @blp.arguments(MeUpdateSchema)
     @blp.response(200, MeSchema)
-    def patch(self, body: dict):
+    def patch(self, body: dict[str, Any]) -> Participant:
         """Change my time zone, language or reminder times."""
         principal = current_principal()
         participant = principal.participant

@@ -31,7 +31,9 @@ class DeviceDateTime(fields.AwareDateTime):
         super().__init__(format="iso", **kwargs)
         self.offset_attribute = offset_attribute
 
-    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any):
+    def _serialize(
+        self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any
+    ) -> str | float | None:
         if value is None:
             return None
         minutes = getattr(obj, self.offset_attribute, None) or 0
@@ -173,7 +175,9 @@ class _SyncItem(fields.Raw):
     `rejected` result rather than a 422 for the whole batch (see `services.diary.sync`).
     Documented as DiaryEntryCreate, which is what a good item is."""
 
-    def deserialize(self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any):
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
         if value is None:
             return None
         return super().deserialize(value, attr, data, **kwargs)
@@ -196,8 +200,9 @@ SYNC_STATUSES = ("created", "replayed", "conflict", "rejected")
 class _AlreadyDumped(fields.Nested):
     """An entry dumped when it was written (sync commits item by item): passed through."""
 
-    def _serialize(self, nested_obj: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
-        return nested_obj
+    # marshmallow's Nested renames Field's first parameter: no name satisfies both bases.
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return value
 
 
 class DiarySyncResultSchema(BaseSchema):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -35,8 +35,9 @@ __all__ = ["AUDITED_FIELDS", "VALUE_FIELDS", "Submission", "day_end", "is_late",
 
 VALUE_FIELDS = (*SCORE_FIELDS, "note")
 AUDITED_FIELDS = ("diary_date", *VALUE_FIELDS, "recorded_at", "late", "source", "version")
-VERSIONS: Table = DiaryEntryVersion.__table__  # type: ignore[assignment]
-AUDIT_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+# Declarative `__table__` is typed as a FromClause; these models map plain tables.
+VERSIONS = cast(Table, DiaryEntryVersion.__table__)
+AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
     return entry
 
 
-ENTRIES: Table = DiaryEntry.__table__  # type: ignore[assignment]
+ENTRIES = cast(Table, DiaryEntry.__table__)
 # Built once: the row travels as parameters, so each call skips building, coercing and
 # cache-keying a statement.
 _INSERT_UNLESS_TAKEN = {
@@ -236,7 +237,7 @@ def entries_of(
     to: date | None = None,
     *,
     with_versions: bool = False,
-) -> Select[tuple[DiaryEntry]]:
+) -> Select[DiaryEntry]:
     """A participant's entries, newest diary day first, within inclusive `from`/`to`."""
     stmt = select(DiaryEntry).where(DiaryEntry.participant_id == participant_id)
     if with_versions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ def study_config() -> StudyConfig:
     return study()
 
 
-def local_today(participant: Participant, now: datetime) -> Any:
+def local_today(participant: Participant, now: datetime) -> date:
     """The participant's calendar date at `now`, in their own time zone (DST included)."""
     return now.astimezone(ZoneInfo(participant.timezone)).date()
 

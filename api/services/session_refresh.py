@@ -16,7 +16,7 @@ from api.auth import (
 )
 from api.clock import utcnow
 from api.errors import Unauthorized
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import Participant, RefreshToken, StaffUser
 from api.settings import settings
 
@@ -163,7 +163,7 @@ def _lock_family(family_id: str) -> None:
 
 def _claim(token: RefreshToken, now: datetime) -> bool:
     """Mark a live link used; False when another request used or superseded it first."""
-    return (
+    claimed = dml_result(
         db.session.execute(
             update(RefreshToken)
             .where(
@@ -172,9 +172,9 @@ def _claim(token: RefreshToken, now: datetime) -> bool:
                 RefreshToken.revoked_at.is_(None),
             )
             .values(used_at=now)
-        ).rowcount
-        == 1
+        )
     )
+    return claimed.rowcount == 1
 
 
 def _supersede_siblings(token: RefreshToken, now: datetime) -> None:
@@ -215,15 +215,18 @@ def logout(refresh_token: str) -> None:
 
 def revoke_all_sessions(subject_type: str, subject_id: int) -> int:
     """Revoke every refresh family of a subject; returns how many tokens were revoked."""
-    return db.session.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.subject_type == subject_type,
-            RefreshToken.subject_id == subject_id,
-            RefreshToken.revoked_at.is_(None),
+    revoked = dml_result(
+        db.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.subject_type == subject_type,
+                RefreshToken.subject_id == subject_id,
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow(), revoked_reason="sessions_revoked")
         )
-        .values(revoked_at=utcnow(), revoked_reason="sessions_revoked")
-    ).rowcount
+    )
+    return revoked.rowcount
 
 
 def active_session_count(subject_type: str, subject_id: int) -> int:

@@ -16,7 +16,7 @@ from api.auth import (
 )
 from api.clock import utcnow
 from api.errors import Unauthorized
-from api.extensions import db
+from api.extensions import db, dml_result
 from api.models import ActivationCode, Participant, StaffUser
 from api.services.session_refresh import (
     SUPERSEDED,
@@ -90,12 +90,14 @@ def activate_participant(activation_code: str) -> TokenPair:
     if code is None or code.used_at or code.revoked_at or code.expires_at <= now:
         raise Unauthorized("The activation code is not valid.", error="invalid_activation_code")
     # Claim it atomically: two phones racing with one code get one session.
-    claimed = db.session.execute(
-        update(ActivationCode)
-        .where(ActivationCode.id == code.id, ActivationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
-    if claimed != 1:
+    claimed = dml_result(
+        db.session.execute(
+            update(ActivationCode)
+            .where(ActivationCode.id == code.id, ActivationCode.used_at.is_(None))
+            .values(used_at=now)
+        )
+    )
+    if claimed.rowcount != 1:
         raise Unauthorized("The activation code is not valid.", error="invalid_activation_code")
     participant = db.session.get(Participant, code.participant_id)
     if participant is None or not participant.is_active:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from api.audit import Actor, record_audit, snapshot
 from api.extensions import db
@@ -130,7 +130,9 @@ class DiaryWriter(SiteBase):
             return 3
         return min(2, max(0, round(level + self.rng.uniform(-0.6, 0.6))))
 
-    def _times(self, story: Story, participant: Participant, day: date, zone: str):  # type: ignore[no-untyped-def]
+    def _times(
+        self, story: Story, participant: Participant, day: date, zone: str
+    ) -> tuple[datetime, datetime]:
         """When the phone recorded the entry and the server received it.
 
         Most in the evening of the day; some the next morning (late); some recorded in

@@ -88,7 +88,7 @@ class SiteReview(SiteBase):
             participant,
             {
                 "term": "Ascites, worsening",
-                "onset_date": date.fromisoformat(alert.details["diary_date"]),
+                "onset_date": date.fromisoformat((alert.details or {})["diary_date"]),
                 "grade": 2,
                 "seriousness": [],
                 "relation_to_infusion": "unlikely",

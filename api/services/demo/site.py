@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import date, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.extensions import db
@@ -89,7 +91,7 @@ class SiteBuilder(DiaryWriter, StoryEvents, SiteReview):
         self.summary.entries += self._write_diary(story, participant, days, zone_of)
         getattr(self, f"_story_{story.name}", lambda p: None)(participant)
 
-    def _zones(self, story: Story, participant: Participant):  # type: ignore[no-untyped-def]
+    def _zones(self, story: Story, participant: Participant) -> Callable[[date], str]:
         """The zone of each diary day: the traveller's changes when they left."""
         if story.name != "abroad":
             return lambda day: SITE_ZONE
@@ -108,7 +110,7 @@ class SiteBuilder(DiaryWriter, StoryEvents, SiteReview):
             actual = min(max(actual, participant.enrolled_on), today - timedelta(days=1))
             self.clock.at(local(actual, time(11, 0)))
             if self.rng.random() < 0.05:
-                changes: dict = {"status": "missed"}
+                changes: dict[str, Any] = {"status": "missed"}
                 reason: str | None = "Participant could not travel (flooded roads)"
             else:
                 changes, reason = {"actual_date": actual}, None
