@@ -519,7 +519,12 @@ def _answer(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
 
 
 def _probe(
-    world: World, caller: Any, method: str, rule: str, spec: Rule, target: Participant,
+    world: World,
+    caller: Any,
+    method: str,
+    rule: str,
+    spec: Rule,
+    target: Participant,
     params: dict[str, Any],
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     def fill(match: re.Match[str]) -> str:
@@ -608,14 +613,27 @@ def test_ids_in_bodies_and_filters_probe_nothing(world: World):
         assert probed[0] < 500 and probed == missing, (probed, missing)
 
     for theirs, send in (
-        (theirs_entry, lambda i: coordinator.post(
-            ae_url, json={**_adverse_event(world, world.own), "diary_entry_id": i})),
-        (theirs_entry, lambda i: coordinator.patch(
-            f"{ae_url}/{own_ae}", json={"diary_entry_id": i, "reason": "linked"},
-            headers={"If-Match": "*"})),
-        (theirs_ae, lambda i: coordinator.post(
-            f"/api/v1/alerts/{alert_id}/acknowledge",
-            json={"note": "seen", "decision": "adverse_event_recorded", "adverse_event_id": i})),
+        (
+            theirs_entry,
+            lambda i: coordinator.post(
+                ae_url, json={**_adverse_event(world, world.own), "diary_entry_id": i}
+            ),
+        ),
+        (
+            theirs_entry,
+            lambda i: coordinator.patch(
+                f"{ae_url}/{own_ae}",
+                json={"diary_entry_id": i, "reason": "linked"},
+                headers={"If-Match": "*"},
+            ),
+        ),
+        (
+            theirs_ae,
+            lambda i: coordinator.post(
+                f"/api/v1/alerts/{alert_id}/acknowledge",
+                json={"note": "seen", "decision": "adverse_event_recorded", "adverse_event_id": i},
+            ),
+        ),
         (world.other.id, lambda i: coordinator.get(f"/api/v1/alerts?participant_id={i}")),
     ):
         pair(theirs, send)

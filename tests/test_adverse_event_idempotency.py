@@ -69,9 +69,7 @@ def test_the_stored_record_is_answered_as_it_stands(factory, site):
     """A retry after an amendment: the record now, still 200 (the key's body is the same)."""
     client, key = factory.as_(site["coordinator"]), _key()
     made = client.post(_url(site["p"]), json=AE, headers=key).json
-    amended = client.patch(
-        _url(site["p"], made["id"]), json={"grade": 3, "reason": "graded again"}
-    )
+    amended = client.patch(_url(site["p"], made["id"]), json={"grade": 3, "reason": "graded again"})
     assert amended.status_code == 200, amended.json
     again = client.post(_url(site["p"]), json=AE, headers=key)
     assert (again.status_code, again.json["grade"], again.json["version"]) == (200, 3, 2)

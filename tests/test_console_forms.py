@@ -259,5 +259,5 @@ def test_open_alerts_list_the_most_severe_first(app, site):
     _entry, mild = _symptom_alert(app, site["participant"], "2026-05-29", grade=3)
     _entry, urgent = _symptom_alert(app, site["participant"], "2026-05-30", grade=4)
     page = _session(app, site["coordinator"]).get("/console/alerts").get_data(as_text=True)
-    order = [page.index(f"/console/alerts/{i}\"") for i in (urgent, mild, missed)]
+    order = [page.index(f'/console/alerts/{i}"') for i in (urgent, mild, missed)]
     assert order == sorted(order)
