@@ -25,6 +25,7 @@ more than 10,000 rows. Figures are p50/p99 in ms and the ratio to the first size
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import random
 import statistics
@@ -621,6 +622,7 @@ def run(dsn: str, sizes: list[int], args: argparse.Namespace) -> tuple[Any, list
             "CLOCK": lambda: NOW,
         }
     )
+    logging.getLogger("api.request").setLevel(logging.WARNING)  # a line per request, thousands
     with app.app_context():
         recorder = Recorder(db.engine)
     loader = Loader(dsn)
