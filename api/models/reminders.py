@@ -27,6 +27,8 @@ class Reminder(Base):
         # The reminder's identity: planning twice never makes a second row.
         UniqueConstraint("participant_id", "kind", "target", "offset_days"),
         Index("ix_reminders_due", "status", "due_at"),
+        # The planner's still-useful reminders of a chunk: expiry checked in the index.
+        Index("ix_reminders_participant_expires", "participant_id", "expires_at"),
         one_of("kind", REMINDER_KINDS),
         one_of("status", REMINDER_STATUSES),
         between("attempts", 0),
