@@ -27,14 +27,8 @@ def _insert() -> Any:
     )
 
 
-def excuse_days(
-    actor: Actor, participant: Participant, first: date, last: date, reason: str
-) -> tuple[list[ExcusedDay], int]:
-    """Excuse every day of [first, last]; days already excused stay as they were.
-
-    Returns the excused days of the range and how many were new. Concurrent requests
-    for overlapping ranges are settled by the unique (participant, day) constraint.
-    """
+def _check_range(participant: Participant, first: date, last: date) -> None:
+    """Refuse a reversed or too long range, or one outside the participant's diary period."""
     if last < first:
         raise Refused("to", "Must not be before 'from'.", error="date_range_reversed")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
@@ -46,6 +40,17 @@ def excuse_days(
         raise Refused(
             "to", "Must be within the diary period (to month 36).", error="after_diary_period"
         )
+
+
+def excuse_days(
+    actor: Actor, participant: Participant, first: date, last: date, reason: str
+) -> tuple[list[ExcusedDay], int]:
+    """Excuse every day of [first, last]; days already excused stay as they were.
+
+    Returns the excused days of the range and how many were new. Concurrent requests
+    for overlapping ranges are settled by the unique (participant, day) constraint.
+    """
+    _check_range(participant, first, last)
     now = utcnow()
     rows = [
         {
