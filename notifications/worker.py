@@ -87,6 +87,7 @@ class _Batch:
     messages: list[Outgoing]
     no_device: set[int]
     now: datetime
+    leased_at: float  # the worker's timer when the lease was last taken or renewed
     zones: dict[int, str] = field(default_factory=dict)
     outcomes: list[Outcome] | None = None
     future: Future[list[Outcome]] | None = None
@@ -202,29 +203,38 @@ class Worker:
         return timedelta(seconds=float(self.config["REMINDER_LEASE_SECONDS"]))
 
     def _await(self, batch: _Batch, held: list[_Batch]) -> list[Outcome]:
-        """Wait for FCM's answer to `batch`, renewing the lease of every batch held each
-        half lease meanwhile: a slow FCM must not hand a batch to a second worker.
+        """Wait for FCM's answer to `batch`, renewing the lease of every batch held once it
+        is half a lease old: neither a slow FCM nor slow database work since the claim may
+        hand a batch to a second worker. On return every held lease has half a lease left.
 
         The renewal is conditional on this worker still holding each row, so it never
         takes back a reminder another worker has claimed after a lapse.
         """
         half = self.lease.total_seconds() / 2
         while True:
+            oldest = min(b.leased_at for b in held)
+            if self.timer() - oldest >= half:
+                self._renew(held)
+                continue
             try:
-                return batch.result(timeout=half)
+                return batch.result(timeout=oldest + half - self.timer())
             except TimeoutError:
-                ids = [i for b in held for i in b.ids]
-                renewed = renew(self.id, ids, self.clock(), self.lease)
-                db.session.commit()
-                log.info(
-                    "worker %s: renewed the lease of %d/%d reminders", self.id, renewed, len(ids)
-                )
+                continue
+
+    def _renew(self, held: list[_Batch]) -> None:
+        ids = [i for b in held for i in b.ids]
+        renewed = renew(self.id, ids, self.clock(), self.lease)
+        db.session.commit()
+        for b in held:
+            b.leased_at = self.timer()
+        log.info("worker %s: renewed the lease of %d/%d reminders", self.id, renewed, len(ids))
 
     def _next_batch(self) -> _Batch | None:
         """Claim the next batch to send; the reminders quiet hours hold are given back
         (and another batch claimed if that left none)."""
         size = int(self.config["FCM_BATCH_SIZE"])
         while True:
+            leased_at = self.timer()
             claimed = claim_bundles(self.id, self.clock(), size, self.lease)
             db.session.commit()
             if not claimed:
@@ -240,7 +250,7 @@ class Worker:
                 break
         messages, no_device = build_messages(claimed, now)
         db.session.commit()  # end the read transaction before the network wait
-        return _Batch(claimed, messages, no_device, now, zones)
+        return _Batch(claimed, messages, no_device, now, leased_at, zones)
 
     def _finish(self, batch: _Batch) -> Counter[str]:
         outcomes = batch.result()
@@ -266,11 +276,11 @@ class Worker:
 
     def deliver(self, claimed: list[Claimed]) -> Counter[str]:
         """Send and record one claimed batch, start to end (no overlap)."""
-        now = self.clock()
+        leased_at, now = self.timer(), self.clock()
         zones = zones_of(claimed)
         messages, no_device = build_messages(claimed, now)
         db.session.commit()
-        batch = _Batch(claimed, messages, no_device, now, zones)
+        batch = _Batch(claimed, messages, no_device, now, leased_at, zones)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcm-send") as pool:
             batch.start(pool, self.sender)
             self._await(batch, [batch])

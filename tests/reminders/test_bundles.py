@@ -225,6 +225,32 @@ def test_a_slow_send_keeps_its_lease_and_no_second_worker_takes_the_batch(
     assert len(deliveries(factory, infusion.id)) == 1
 
 
+def test_a_lease_that_aged_before_the_send_is_renewed_before_the_wait(
+    app, factory, clock, monkeypatch
+):
+    """The database work between a claim and FCM's answer (building this batch's messages,
+    claiming the next, recording the last) counts against the lease too: a batch half a
+    lease old is renewed before the worker waits on, or records, it."""
+    lease = 10
+    monkeypatch.setitem(app.config, "REMINDER_LEASE_SECONDS", lease)
+    p = enrol(factory, clock)
+    add_device(app, p, "token")
+    start = at(THREE_DAYS_BEFORE)
+    instant, ticks = [start], [0.0]
+    worker = Worker(app, LoggingSender(), "w", clock=lambda: instant[0], timer=lambda: ticks[0])
+    with app.app_context():
+        planning.plan(start)
+        batch = worker._next_batch()
+        assert batch is not None and batch.ids
+        ticks[0] += 6  # six seconds of database work since the claim: past half the lease
+        instant[0] = start + timedelta(seconds=6)
+        batch.outcomes = []  # FCM has answered already: no wait would renew it
+        worker._await(batch, [batch])
+        rows = db.session.scalars(select(Reminder).where(Reminder.id.in_(batch.ids))).all()
+        assert {r.lease_owner for r in rows} == {"w"}
+        assert {r.lease_expires_at for r in rows} == {start + timedelta(seconds=6 + lease)}
+
+
 # --- after a long outage, only the nearest notice ------------------------------------------
 
 
