@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import Connection, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -10,6 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.chain_hash import GENESIS_HASH, HEADS
+from api.settings import settings
 
 HEADS_KEY = "chain_heads"  # Session.info: {chain_key: (seq, head_hash)} locked in this txn
 
@@ -17,7 +18,7 @@ HEADS_KEY = "chain_heads"  # Session.info: {chain_key: (seq, head_hash)} locked 
 def chain_enabled() -> bool:
     """On unless the app says ``AUDIT_CHAIN=False`` (only a benchmark's baseline does)."""
     if has_app_context():
-        return bool(current_app.config.get("AUDIT_CHAIN", True))
+        return settings().audit_chain
     return True
 
 

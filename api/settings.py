@@ -26,6 +26,7 @@ class Settings:
     login_client_rate_limit: str
     login_account_backoff_after: int
     login_account_max_delay_seconds: int
+    audit_chain: bool  # off only in a benchmark's baseline
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -38,6 +39,7 @@ class Settings:
             login_client_rate_limit=str(config["LOGIN_CLIENT_RATE_LIMIT"]),
             login_account_backoff_after=int(config["LOGIN_ACCOUNT_BACKOFF_AFTER"]),
             login_account_max_delay_seconds=int(config["LOGIN_ACCOUNT_MAX_DELAY_SECONDS"]),
+            audit_chain=bool(config.get("AUDIT_CHAIN", True)),
         )
 
 
