@@ -118,12 +118,13 @@ def claim_bundles(worker_id: str, now: datetime, limit: int, lease: timedelta) -
     return claimed + claim(worker_id, now, limit, lease, participants=[last])
 
 
-def renew(worker_id: str, ids: list[int], now: datetime, lease: timedelta) -> int:
-    """Extend the lease of reminders this worker still holds (the caller commits)."""
+def renew(worker_id: str, ids: list[int], now: datetime, lease: timedelta) -> set[int]:
+    """Extend the lease of reminders this worker still holds; returns their ids (the
+    others lapsed and may be another worker's now). The caller commits."""
     if not ids:
-        return 0
-    result = dml_result(
-        db.session.execute(
+        return set()
+    return set(
+        db.session.scalars(
             update(_REMINDERS)
             .where(
                 among(_REMINDERS.c.id, ids),
@@ -131,9 +132,9 @@ def renew(worker_id: str, ids: list[int], now: datetime, lease: timedelta) -> in
                 _REMINDERS.c.status == "sending",
             )
             .values(lease_expires_at=now + lease)
+            .returning(_REMINDERS.c.id)
         )
     )
-    return result.rowcount or 0
 
 
 def zones_of(claimed: list[Claimed]) -> dict[int, str]:

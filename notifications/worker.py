@@ -112,6 +112,12 @@ class _Batch:
     def ids(self) -> list[int]:
         return [c.id for c in self.claimed]
 
+    def keep_only(self, ids: set[int]) -> None:
+        """Drop the reminders not in `ids`, and every message that speaks for one of them."""
+        self.claimed = [c for c in self.claimed if c.id in ids]
+        self.messages = [m for m in self.messages if set(m.covers) <= ids]
+        self.no_device &= ids
+
 
 class Worker:
     """One reminder worker process (`flask --app wsgi notifications run`)."""
@@ -222,12 +228,16 @@ class Worker:
                 continue
 
     def _renew(self, held: list[_Batch]) -> None:
+        """Renew every held lease; a batch not yet sent drops the reminders whose lease
+        lapsed (another worker may have claimed them: sending them too would repeat them)."""
         ids = [i for b in held for i in b.ids]
         renewed = renew(self.id, ids, self.clock(), self.lease)
         db.session.commit()
         for b in held:
             b.leased_at = self.timer()
-        log.info("worker %s: renewed the lease of %d/%d reminders", self.id, renewed, len(ids))
+            if b.future is None and b.outcomes is None:
+                b.keep_only(renewed)
+        log.info("worker %s: renewed the lease of %d/%d reminders", self.id, len(renewed), len(ids))
 
     def _next_batch(self) -> _Batch | None:
         """Claim the next batch to send; the reminders quiet hours hold are given back

@@ -251,6 +251,33 @@ def test_a_lease_that_aged_before_the_send_is_renewed_before_the_wait(
         assert {r.lease_expires_at for r in rows} == {start + timedelta(seconds=6 + lease)}
 
 
+def test_a_batch_whose_lease_lapsed_before_it_was_sent_leaves_it_to_the_new_holder(
+    app, factory, clock, monkeypatch
+):
+    """A renewal that comes after the lease ran out, and after another worker took the
+    batch, must not be followed by this worker sending it too."""
+    lease = 10
+    monkeypatch.setitem(app.config, "REMINDER_LEASE_SECONDS", lease)
+    p = enrol(factory, clock)
+    add_device(app, p, "token")
+    start = at(THREE_DAYS_BEFORE)
+    instant, ticks = [start], [0.0]
+    slow = Worker(app, LoggingSender(), "slow", clock=lambda: instant[0], timer=lambda: ticks[0])
+    with app.app_context():
+        planning.plan(start)
+        batch = slow._next_batch()
+        assert batch is not None and batch.ids and batch.messages
+        ticks[0] += 11  # a whole lease of database work: the lease lapsed
+        instant[0] = start + timedelta(seconds=11)
+        taken = claim("other", instant[0], 10, timedelta(seconds=lease))
+        db.session.commit()
+        assert sorted(c.id for c in taken) == sorted(batch.ids)
+        slow._renew([batch])
+        assert batch.claimed == [] and batch.messages == []
+        rows = db.session.scalars(select(Reminder).where(Reminder.id.in_([c.id for c in taken])))
+        assert {r.lease_owner for r in rows} == {"other"}
+
+
 # --- after a long outage, only the nearest notice ------------------------------------------
 
 
