@@ -147,15 +147,19 @@ def zones_of(claimed: list[Claimed]) -> dict[int, str]:
     )
 
 
+# The row `rid` while still being sent under `owner`'s lease: the condition of every write
+# that ends a claim (executemany parameters `rid` and `owner`).
+STILL_HELD = and_(
+    _REMINDERS.c.id == bindparam("rid"),
+    _REMINDERS.c.lease_owner == bindparam("owner"),
+    _REMINDERS.c.status == "sending",
+)
+
 # Back to waiting (or expired) without a send: the claim's attempt is taken back and the
 # last error, if any, kept. Executed with one parameter set per reminder.
 _RELEASE = (
     update(_REMINDERS)
-    .where(
-        _REMINDERS.c.id == bindparam("rid"),
-        _REMINDERS.c.lease_owner == bindparam("owner"),
-        _REMINDERS.c.status == "sending",
-    )
+    .where(STILL_HELD)
     .values(
         status=bindparam("new_status"),
         next_attempt_at=bindparam("next_at"),

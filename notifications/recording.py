@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, update
 from api.extensions import db, dml_result
 from api.models import Device, Reminder, ReminderDelivery
 from notifications.bulk import insert_rows
-from notifications.claiming import Claimed, among
+from notifications.claiming import STILL_HELD, Claimed, among
 from notifications.quiet import quiet_until
 from notifications.rules import ReminderRules
 from notifications.sender import Outcome, Outgoing
@@ -89,11 +89,7 @@ def decide(
 # A Core statement, executed with one parameter set per reminder (executemany).
 _FINISH = (
     update(_REMINDERS)
-    .where(
-        _REMINDERS.c.id == bindparam("rid"),
-        _REMINDERS.c.lease_owner == bindparam("owner"),
-        _REMINDERS.c.status == "sending",
-    )
+    .where(STILL_HELD)
     .values(
         status=bindparam("new_status"),
         sent_at=bindparam("sent"),
