@@ -1,11 +1,20 @@
-"""The offline queue: many entries in one request, one result and one transaction each."""
+"""The offline queue: many entries in one request, one result each.
+
+A queue whose entries share no key and no day is stored in one transaction; any other
+queue, or one whose transaction fails, one entry at a time. Both give the same results.
+"""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import func, select
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from api.models import Alert, AuditEvent, DiaryEntry, DiaryEntryVersion
 from tests.test_diary_entries import ENROLLED, MINE, NOW, body
 
 SYNC = f"{MINE}/sync"
@@ -123,3 +132,126 @@ def test_sync_is_documented_with_its_item_schema(client):
     assert entries["items"] == {"allOf": [{"$ref": "#/components/schemas/DiaryEntryCreate"}]}
     result = doc["components"]["schemas"]["DiarySyncResult"]["properties"]
     assert set(result["status"]["enum"]) == {"created", "replayed", "conflict", "rejected"}
+
+
+@contextmanager
+def entry_inserts(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """The INSERT statements into diary_entries sent inside the block."""
+    from api.extensions import db
+
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO DIARY_ENTRIES "):
+            sent.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+def _mixed_queue(stored_key: str) -> list[Any]:
+    """Distinct keys and days, every kind of result: created (one with an alert),
+    conflict, replay of a refused resend, refused, rejected by validation."""
+    return [
+        body("2026-03-09"),
+        body("2026-03-10", note="a second entry for a day that has one"),
+        body("2026-03-06", client_entry_id=stored_key),  # a resend, now outside the window
+        body("2026-03-08", discomfort_grade=4),
+        body("2026-03-07"),  # older than the backfill window
+        "not an object",
+        body("2026-03-11", leg_edema=9),
+    ]
+
+
+def _comparable(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results without what differs between two participants (row ids)."""
+    own = ("id", "participant_id")
+    return [
+        {
+            **r,
+            "entry": r["entry"] and {k: v for k, v in r["entry"].items() if k not in own},
+            "existing_entry_id": r["existing_entry_id"] is not None,
+        }
+        for r in results
+    ]
+
+
+def _written(factory, participant) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+    return tuple(
+        factory.scalar(
+            select(func.count()).select_from(model).where(model.participant_id == participant.id)
+        )
+        for model in (DiaryEntry, DiaryEntryVersion, AuditEvent, Alert)
+    )
+
+
+def test_a_queue_at_once_answers_what_one_at_a_time_answers(app, factory, clock, monkeypatch):
+    """The same queue for two participants with the same history: stored in one go for
+    the first (one INSERT of entries), one entry at a time for the second; the results
+    and the rows written are the same."""
+    from api.services import diary as service
+
+    clock.set(NOW)
+    twins = [factory.participant(enrolled_on=ENROLLED) for _ in range(2)]
+    stored = body("2026-03-10")
+    queue = _mixed_queue(stored["client_entry_id"])  # keys are unique per participant
+    answers, inserts = [], []
+    for n, twin in enumerate(twins):
+        phone = factory.as_(twin)
+        assert phone.post(MINE, json=stored).status_code == 201
+        if n == 1:
+            monkeypatch.setattr(service, "keys_and_days_distinct", lambda queue: False)
+        with entry_inserts(app) as sent:
+            response = phone.post(SYNC, json={"entries": queue})
+        assert response.status_code == 200, response.json
+        answers.append(response.json["results"])
+        inserts.append(len(sent))
+    assert [r["status"] for r in answers[0]] == [
+        "created",
+        "conflict",
+        "replayed",
+        "created",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    assert answers[0][2]["entry"]["client_entry_id"] == stored["client_entry_id"]
+    assert _comparable(answers[0]) == _comparable(answers[1])
+    assert inserts == [1, 3]  # one for the queue; one per entry that passed the rules
+    assert (
+        _written(factory, twins[0]) == _written(factory, twins[1]) == (3, 3, 4, 1)
+    )  # entries, versions, audit rows (one of the alert), alerts
+
+
+def test_a_queue_sharing_a_day_is_stored_one_entry_at_a_time(app, phone, factory):
+    queue = [body("2026-03-09"), body("2026-03-09"), body("2026-03-08")]
+    with entry_inserts(app) as sent:
+        results = phone.post(SYNC, json={"entries": queue}).json["results"]
+    assert [r["status"] for r in results] == ["created", "conflict", "created"]
+    assert len(sent) == 3
+    assert count(factory) == 2
+
+
+def test_an_outage_inside_the_queues_transaction_writes_nothing(phone, factory, monkeypatch):
+    """The database goes away after the entries' INSERT: 503, and not one row of the
+    queue is left (the phone resends all of it)."""
+    from api.services import diary as service
+
+    def gone(*args: Any) -> None:
+        raise OperationalError("INSERT INTO audit_events ...", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(service, "_chain_created", gone)
+    queue = [body(day) for day in ("2026-03-08", "2026-03-09", "2026-03-10")]
+    response = phone.post(SYNC, json={"entries": queue})
+    assert response.status_code == 503, response.json
+    assert response.json["error"] == "database_unavailable"
+    assert count(factory) == 0
+    monkeypatch.undo()
+    results = phone.post(SYNC, json={"entries": queue}).json["results"]
+    assert [r["status"] for r in results] == ["created"] * 3
+    assert (count(factory), count(factory, DiaryEntryVersion)) == (3, 3)

@@ -278,20 +278,20 @@ def test_sync_answers_each_entry_and_keeps_the_good_ones(world: World, name: str
 
 
 def test_sync_item_failure_after_a_commit_is_that_items_result(world: World, monkeypatch):
-    """An unexpected failure in the second entry (a bug, simulated) after the first one
-    was committed: 200, the first created, the second rejected, the third created."""
+    """An unexpected failure in the second entry (a bug, simulated): the queue's one
+    transaction fails, the queue is stored one entry at a time, and the second entry fails
+    again after the first was committed: 200, the first created, the second rejected, the
+    third created."""
     from api.services import diary as service
 
-    real = service._insert_unless_taken
-    calls = {"n": 0}
+    real = service._entry_row
 
-    def failing_second(row: dict[str, Any]):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 2:
+    def failing_day(participant, values, *args):  # type: ignore[no-untyped-def]
+        if values["diary_date"].isoformat() == "2026-06-14":
             raise OverflowError("simulated conversion failure")
-        return real(row)
+        return real(participant, values, *args)
 
-    monkeypatch.setattr(service, "_insert_unless_taken", failing_second)
+    monkeypatch.setattr(service, "_entry_row", failing_day)
     phone = world.factory.as_(world.own)
     entries = [_good(world, "2026-06-15"), _good(world, "2026-06-14"), _good(world, "2026-06-13")]
     response = phone.post(SYNC, json={"entries": entries})

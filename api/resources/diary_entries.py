@@ -224,6 +224,70 @@ _ENTRY = DiaryEntrySchema()
 def _sync(
     participant: Participant, items: list[Any], actor: Actor, now: datetime
 ) -> list[dict[str, Any]]:
+    """One result per queued entry: the whole queue in one transaction where it can be.
+
+    A queue whose entries share no key and no day (the usual one) is stored at once
+    (`service.submit_many`, one commit): it gives every entry the result one-at-a-time
+    would, and an outage before that commit writes nothing (503: the phone resends it
+    all). Any other queue, and any queue whose single transaction fails, is stored one
+    entry at a time (`_sync_each`), as before.
+    """
+    study = _study()
+    # One request, one reading of the participant (as for a single submit): detached,
+    # it is not expired by each entry's commit and read again for the next entry.
+    if participant in db.session:
+        db.session.expunge(participant)
+    loaded = [_loaded(item) for item in items]
+    queue = [values for values in loaded if isinstance(values, dict)]
+    if service.keys_and_days_distinct(queue):
+        try:
+            results = _sync_at_once(participant, items, loaded, actor, now, study)
+            db.session.commit()
+            return results
+        except Exception:
+            log.warning(
+                "sync: the queue's one transaction failed; one entry at a time", exc_info=True
+            )
+            _rollback_quietly()
+    return _sync_each(participant, items, actor, now, study)
+
+
+def _loaded(item: Any) -> dict[str, Any] | ValidationError:
+    """A queued entry's values, or why it is rejected (nothing is written for it)."""
+    try:
+        if not isinstance(item, dict):
+            raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
+        values: dict[str, Any] = _CREATE.load(item)
+        return values
+    except ValidationError as exc:
+        return exc
+
+
+def _sync_at_once(
+    participant: Participant,
+    items: list[Any],
+    loaded: list[dict[str, Any] | ValidationError],
+    actor: Actor,
+    now: datetime,
+    study: StudyConfig,
+) -> list[dict[str, Any]]:
+    """The queue through `service.submit_many`, its results dumped before the commit."""
+    queue = [values for values in loaded if isinstance(values, dict)]
+    outcomes = iter(service.submit_many(participant, queue, actor, now, study))
+    results = []
+    for index, (item, values) in enumerate(zip(items, loaded, strict=True)):
+        result = _sync_result(index, item)
+        if isinstance(values, ValidationError):
+            result.update(_rejected(values))
+        else:
+            result.update(_outcome(next(outcomes)))
+        results.append(result)
+    return results
+
+
+def _sync_each(
+    participant: Participant, items: list[Any], actor: Actor, now: datetime, study: StudyConfig
+) -> list[dict[str, Any]]:
     """Submit each queued entry in its own transaction, with one result per entry.
 
     A bad or conflicting entry never blocks or rolls back another; a crash midway loses
@@ -233,11 +297,6 @@ def _sync(
     make the phone resend them for good. Only a database outage before anything was
     committed propagates (503): nothing was written and the phone resends the batch.
     """
-    study = _study()
-    # One request, one reading of the participant (as for a single submit): detached,
-    # it is not expired by each entry's commit and read again for the next entry.
-    if participant in db.session:
-        db.session.expunge(participant)
     results: list[dict[str, Any]] = []
     committed = False
     for index, item in enumerate(items):
@@ -247,12 +306,11 @@ def _sync(
             db.session.commit()
             committed = True
         except ValidationError as exc:
-            db.session.rollback()
-            result.update(status="rejected", error="validation_failed", errors=exc.messages)
+            _rolled_back()
+            result.update(_rejected(exc))
         except DomainError as exc:
-            db.session.rollback()
-            status = "conflict" if exc.error == "entry_exists_for_date" else "rejected"
-            result.update(status=status, error=exc.error, errors=exc.errors, **exc.extra)
+            _rolled_back()
+            result.update(_outcome(exc))
         except Exception as exc:
             if isinstance(exc, DBAPIError) and not committed:
                 raise
@@ -263,15 +321,27 @@ def _sync(
     return results
 
 
+def _rejected(exc: ValidationError) -> dict[str, Any]:
+    return {"status": "rejected", "error": "validation_failed", "errors": exc.messages}
+
+
+def _outcome(outcome: service.Submission | DomainError) -> dict[str, Any]:
+    """A submitted entry's result: created or replayed (with the entry), else why not."""
+    if isinstance(outcome, DomainError):
+        status = "conflict" if outcome.error == "entry_exists_for_date" else "rejected"
+        return {"status": status, "error": outcome.error, "errors": outcome.errors, **outcome.extra}
+    status = "created" if outcome.created else "replayed"
+    return {"status": status, "entry": _ENTRY.dump(outcome.entry)}
+
+
 def _sync_one(
     participant: Participant, item: Any, actor: Actor, now: datetime, study: StudyConfig
 ) -> dict[str, Any]:
     """One queued entry: validated, submitted and dumped (not yet committed)."""
-    if not isinstance(item, dict):
-        raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
-    outcome = service.submit(participant, _CREATE.load(item), actor, now, study)
-    entry: DiaryEntry = outcome.entry
-    return {"status": "created" if outcome.created else "replayed", "entry": _ENTRY.dump(entry)}
+    values = _loaded(item)
+    if isinstance(values, ValidationError):
+        raise values
+    return _outcome(service.submit(participant, values, actor, now, study))
 
 
 def _sync_result(index: int, item: Any) -> dict[str, Any]:
@@ -295,9 +365,23 @@ def _failure(exc: Exception) -> dict[str, Any]:
     return {"error": error, "errors": {"_schema": [message]}}
 
 
+def _rolled_back() -> None:
+    """Roll back, and forget the entries made from the rolled-back INSERTs.
+
+    They joined the session as stored rows (`service._joined`), so a rollback only
+    expires them; left in the identity map, one would clash with the next entry given
+    its id (SQLite hands a rolled-back rowid out again). The participant is detached
+    and nothing else of this request lives in the session.
+    """
+    try:
+        db.session.rollback()
+    finally:
+        db.session.expunge_all()
+
+
 def _rollback_quietly() -> None:
     """Roll back after a failure; a connection that is gone cannot even do that."""
     try:
-        db.session.rollback()
+        _rolled_back()
     except DBAPIError:
         log.warning("sync: rollback failed; the connection is gone")
