@@ -110,7 +110,7 @@ class MyEntriesSync(MethodView):
     @blp.arguments(DiarySyncSchema)
     @blp.response(200, DiarySyncResponseSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Submit up to 100 queued entries; each gets its own result and transaction."""
+        """Submit up to 100 queued entries; each gets its own result."""
         principal, participant = _me()
         results = _sync(participant, body["entries"], principal.audit_actor(), utcnow())
         record_diary_outcomes(result["status"] for result in results)
