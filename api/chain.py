@@ -177,11 +177,13 @@ def insert_chained(session: Session, *batches: Batch) -> None:
     batches = tuple((table, rows) for table, rows in batches if rows)
     if not batches:
         return
+    # Core statements on the session's connection: the ORM's execute path (events,
+    # ORM compile state) has nothing to add to a plain INSERT.
+    connection = session.connection()
     if not chain_enabled():
         for table, rows in batches:
-            session.execute(_insert_of(table), rows)
+            connection.execute(_insert_of(table), rows)
         return
-    connection = session.connection()
     keys = {chain_key_for_row(row) for _, rows in batches for row in rows}
     if in_database(connection):
         if len(keys) > 1:
@@ -191,7 +193,7 @@ def insert_chained(session: Session, *batches: Batch) -> None:
                 key = chain_key_for_row(row)
                 digest = content_digest(table, key, row)
                 row.update(chain_key=key, seq=None, prev_hash=None, row_hash=digest)
-        _one_statement(session, batches)
+        _one_statement(connection, batches)
         return
     lock_heads(session, connection, sorted(keys))
     heads = heads_of(session)
@@ -202,11 +204,11 @@ def insert_chained(session: Session, *batches: Batch) -> None:
             digest = link_hash(prev, content_digest(table, key, row), seq + 1)
             row.update(chain_key=key, seq=seq + 1, prev_hash=prev, row_hash=digest)
             heads[key] = (seq + 1, digest)
-        session.execute(_insert_of(table), rows)
+        connection.execute(_insert_of(table), rows)
     move_heads(connection, heads, keys)
 
 
-def _one_statement(session: Session, batches: tuple[Batch, ...]) -> None:
+def _one_statement(connection: Connection, batches: tuple[Batch, ...]) -> None:
     """The last batch's INSERT carrying the others as CTEs (PostgreSQL runs them all).
 
     One row per batch (the diary's case) runs a statement built once per shape, its
@@ -215,11 +217,11 @@ def _one_statement(session: Session, batches: tuple[Batch, ...]) -> None:
     if all(len(rows) == 1 for _, rows in batches):
         shape = tuple((table, tuple(rows[0])) for table, rows in batches)
         params = {f"p{n}_{k}": v for n, (_, rows) in enumerate(batches) for k, v in rows[0].items()}
-        session.execute(_statement_of_shape(shape), params)
+        connection.execute(_statement_of_shape(shape), params)
         return
     *first, (table, rows) = batches
     ctes = [insert(t).values(r).cte(f"chained_{n}") for n, (t, r) in enumerate(first)]
-    session.execute(insert(table).values(rows).add_cte(*ctes))
+    connection.execute(insert(table).values(rows).add_cte(*ctes))
 
 
 @functools.cache

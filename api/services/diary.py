@@ -130,7 +130,7 @@ def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
     insert wait for the first transaction and then skip; SQLite takes the write lock
     first. No savepoint and no exception path are needed.
     """
-    stored = db.session.execute(_insert_statement(), row).one_or_none()
+    stored = db.session.connection().execute(_insert_statement(), row).one_or_none()
     return None if stored is None else _joined(stored._mapping)
 
 
@@ -139,7 +139,7 @@ def _insert_all_unless_taken(rows: list[dict[str, Any]]) -> dict[uuid.UUID, Diar
     "insertmanyvalues"): the new entries by `client_entry_id`; rows kept out are absent."""
     if not rows:
         return {}
-    stored = db.session.execute(_insert_statement(), rows).all()
+    stored = db.session.connection().execute(_insert_statement(), rows).all()
     return {row.client_entry_id: _joined(row._mapping) for row in stored}
 
 
