@@ -149,7 +149,8 @@ def _unverified_kid(token: str) -> str | None:
     segment = token.partition(".")[0].encode("ascii", "replace")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4)))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:
+        # RecursionError: a header nested past the recursion limit is malformed too.
         raise Unauthorized("The access token is malformed.", error="invalid_token") from exc
     if not isinstance(header, dict) or not isinstance(header.get("kid", ""), str):
         raise Unauthorized("The access token is malformed.", error="invalid_token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import uuid
 from datetime import timedelta
@@ -188,6 +189,14 @@ def test_missing_or_malformed_authorization_is_401(client):
     for header in ("Basic abc", "Bearer", "Bearer not.a.jwt"):
         response = client.get("/api/v1/sites", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+def test_a_token_whose_header_nests_past_the_recursion_limit_is_401(client):
+    """`json.loads` gives up on such a header with RecursionError: still a bad token."""
+    header = base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).rstrip(b"=").decode()
+    response = client.get("/api/v1/sites", headers={"Authorization": f"Bearer {header}.e30.sig"})
+    assert response.status_code == 401
+    assert response.json["error"] == "invalid_token"
 
 
 def test_previous_signing_key_still_verifies_during_rotation(app, factory):
