@@ -453,6 +453,13 @@ def _url(rule: str, world: World, who: Participant, spec: Rule) -> str:
 
 
 def _call(world: World, caller: Any, method: str, rule: str, spec: Rule, target: Participant):
+    return _prepared(world, caller, method, rule, spec, target)()
+
+
+def _prepared(
+    world: World, caller: Any, method: str, rule: str, spec: Rule, target: Participant
+) -> Callable[[], Any]:
+    """The call, ready to send: what its path, query and body point at is made now."""
     client = world.factory.as_(caller)
     url = _url(rule, world, target, spec)
     query = spec.query(world, target) if spec.query else None
@@ -462,9 +469,8 @@ def _call(world: World, caller: Any, method: str, rule: str, spec: Rule, target:
         kwargs["json"] = body if body is not None else {}
     if method == "PATCH":
         kwargs["headers"] = {"If-Match": "*"}
-    return getattr(client.client, method.lower())(
-        url, headers={**client._headers(None), **kwargs.pop("headers", {})}, **kwargs
-    )
+    headers = {**client._headers(None), **kwargs.pop("headers", {})}
+    return lambda: getattr(client.client, method.lower())(url, headers=headers, **kwargs)
 
 
 def _caller(world: World, role: str) -> Any:
@@ -495,6 +501,39 @@ def test_access(world: World, key: tuple[str, str], spec: Rule):
     if spec.scoped and "participant" in spec.allowed:
         response = _call(world, world.own, method, rule, spec, world.other)
         assert response.status_code == 404, response.json
+
+
+READS = [(key, spec) for key, spec in CASES if key[0] == "GET"]
+WRITES = re.compile(r"^\s*(INSERT|UPDATE|DELETE|REPLACE|UPSERT|MERGE)\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(("key", "spec"), READS, ids=[f"{m} {r}" for (m, r), _ in READS])
+def test_reads_write_nothing(app: Flask, world: World, key: tuple[str, str], spec: Rule):
+    """No GET writes, for any role allowed: on SQLite a GET begins a deferred transaction
+    (`api/sqlite.py`), which a write would have to upgrade, failing under concurrency."""
+    from sqlalchemy import event
+
+    from api.extensions import db
+
+    method, rule = key
+    written: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if WRITES.match(statement):
+            written.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    for role in spec.allowed if spec.allowed != PUBLIC else ("participant",):
+        send = _prepared(world, _caller(world, role), method, rule, spec, world.own)
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            response = send()
+            response.get_data()  # a streamed export reads as it is sent
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert response.status_code < 400, (role, response.status_code)
+        assert not written, (role, written)
 
 
 # Probing gets nothing: what a caller learns about another site's participant, or anything
