@@ -279,6 +279,19 @@ def test_notifications_dry_run_lists_what_would_be_sent_and_writes_nothing(app, 
     assert factory.scalar(select(func.count()).select_from(Reminder)) > 0
 
 
+def test_notifications_dry_run_shows_what_quiet_hours_would_hold(app, factory, clock):
+    """At 23:30 local the evening's diary reminder is due but inside quiet hours, and its
+    day ends before the morning: the dry run says it would expire, not that it is sent."""
+    participant = _missed_diary_participant(factory, clock)
+    late = "2026-03-10T23:30:00+08:00"
+    dry = app.test_cli_runner().invoke(args=["notifications", "run", "--dry-run", "--now", late])
+    assert dry.exit_code == 0, dry.output
+    line = f"{participant.study_code} diary due 2026-03-10T12:00Z"
+    assert f"{line}: would expire (quiet hours last past its expiry)" in dry.output
+    sent = dry.output.split("would be sent:")[1].split("quiet hours would hold back")[0]
+    assert line not in sent
+
+
 # -- the worker's own metrics ------------------------------------------------------------
 
 
