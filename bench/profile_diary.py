@@ -268,7 +268,9 @@ def cpu_against_floor(service: Load, floor: Load, blocks: int) -> None:
                 cpu[name].append(measure(load, BLOCK))
         diary, base = (statistics.median(cpu[k]) for k in ("diary submit", "floor"))
         print(f"\nCPU per request {label}, median of {blocks} blocks of {BLOCK}:")
-        print(f"  diary submit {diary:.2f} ms   floor {base:.2f} ms   above it {diary - base:.2f} ms")
+        print(
+            f"  diary submit {diary:.2f} ms   floor {base:.2f} ms   above it {diary - base:.2f} ms"
+        )
         print(f"  goal <= 2 ms per submit: {'met' if diary <= 2 else 'NOT met'}")
 
 
