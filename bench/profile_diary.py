@@ -12,6 +12,8 @@ runs, through Flask's test client and one at a time:
   Twice: through the test client (its building of the request and reading of the
   answer included), and in the WSGI app alone (the request's environ built before the
   clock starts): the server's own CPU;
+- the service against itself with the hash chain off (`AUDIT_CHAIN=False`), CPU and
+  wall time per submit in the WSGI app, one request at a time;
 - then the service's submits again under cProfile, printing the functions with the most
   time of their own, the project's functions by cumulative time and the time by area
   (chain, auth, schemas, ORM, Core, driver, ...), as shares of the profiled run.
@@ -89,6 +91,7 @@ class Load:
         self.path = path
         self.slots = iter(slots)
         self.recorded_at = recorded_at
+        self.wall_ms = 0.0  # of the last server_block, per request
 
     def one(self) -> None:
         token, day = next(self.slots).split()
@@ -126,13 +129,14 @@ class Load:
         def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
             statuses.append(status)
 
-        started = time.thread_time()
+        started, wall_started = time.thread_time(), time.perf_counter()
         for environ in environs:
             answer = self.app(environ, start_response)
             for _chunk in answer:
                 pass
             getattr(answer, "close", lambda: None)()
         elapsed = time.thread_time() - started
+        self.wall_ms = (time.perf_counter() - wall_started) * 1000 / count
         if any(not status.startswith("201") for status in statuses):
             raise SystemExit(f"{self.path}: {sorted(set(statuses))}")
         return elapsed * 1000 / count
@@ -238,7 +242,8 @@ def sync_batches(app: Any, count: int) -> list[tuple[str, list[str]]]:
     return [(token, days) for token in tokens]
 
 
-def make_apps(url: str, secret: str) -> tuple[Any, Any]:
+def make_apps(url: str, secret: str) -> tuple[Any, Any, Any]:
+    """The service, the floor and the service with the hash chain off."""
     os.environ.update(DATABASE_URL=url, JWT_SECRET=secret)
     from api import create_app
     from bench import floor_app
@@ -251,7 +256,7 @@ def make_apps(url: str, secret: str) -> tuple[Any, Any]:
         "AUTO_MIGRATE": False,
         "JWT_SECRET": secret,
     }
-    return create_app(config), floor_app.app
+    return create_app(config), floor_app.app, create_app({**config, "AUDIT_CHAIN": False})
 
 
 def cpu_against_floor(service: Load, floor: Load, blocks: int) -> None:
@@ -272,6 +277,25 @@ def cpu_against_floor(service: Load, floor: Load, blocks: int) -> None:
             f"  diary submit {diary:.2f} ms   floor {base:.2f} ms   above it {diary - base:.2f} ms"
         )
         print(f"  goal <= 2 ms per submit: {'met' if diary <= 2 else 'NOT met'}")
+
+
+def chain_against_off(service: Load, off: Load, blocks: int) -> None:
+    """The hash chain's cost in-process, one request at a time: the WSGI app's CPU and
+    wall time per submit, against the same service with `AUDIT_CHAIN` off (alternating)."""
+    off.block(BLOCK)  # warm-up
+    cpu: dict[str, list[float]] = {"chain on": [], "chain off": []}
+    wall: dict[str, list[float]] = {"chain on": [], "chain off": []}
+    for n in range(blocks):
+        pair = [("chain on", service), ("chain off", off)]
+        for name, load in pair if n % 2 == 0 else pair[::-1]:
+            cpu[name].append(load.server_block(BLOCK))
+            wall[name].append(load.wall_ms)
+    print(f"\nthe hash chain, in the WSGI app alone, median of {blocks} blocks of {BLOCK}:")
+    for name in cpu:
+        cpu_ms, wall_ms = statistics.median(cpu[name]), statistics.median(wall[name])
+        print(f"  {name:9}  CPU {cpu_ms:.2f} ms   wall {wall_ms:.2f} ms")
+    share = 1 - statistics.median(wall["chain off"]) / statistics.median(wall["chain on"])
+    print(f"  the chain's share of the wall time: {share * 100:.0f} %")
 
 
 def sync_against_single(service: Load, batches: list[tuple[str, list[str]]]) -> None:
@@ -316,12 +340,14 @@ def print_statements(app: Any, service: Load) -> None:
 
 
 def run(url: str, secret: str, slots: list[str], args: argparse.Namespace) -> None:
-    app, floor_app = make_apps(url, secret)
+    app, floor_app, chain_off_app = make_apps(url, secret)
     recorded_at = datetime.now(ZoneInfo(bench.ZONE)).isoformat(timespec="seconds")
-    half = len(slots) // 2
-    service = Load(app, bench.DIARY_PATH, slots[:half], recorded_at)
-    floor = Load(floor_app, "/floor", slots[half:], recorded_at)
+    third = len(slots) // 3
+    service = Load(app, bench.DIARY_PATH, slots[:third], recorded_at)
+    floor = Load(floor_app, "/floor", slots[third : 2 * third], recorded_at)
+    chain_off = Load(chain_off_app, bench.DIARY_PATH, slots[2 * third :], recorded_at)
     cpu_against_floor(service, floor, max(2, args.submits // BLOCK))
+    chain_against_off(service, chain_off, max(2, args.submits // BLOCK // 2))
     batches = sync_batches(app, args.syncs + max(1, args.submits // 100))
     sync_against_single(service, batches[: args.syncs])
     print_statements(app, service)
@@ -350,7 +376,7 @@ def main() -> None:
     parser.add_argument("--sync", action="store_true", help="profile /sync (100 per call)")
     parser.add_argument("--syncs", type=int, default=6, help="sync calls against single submits")
     args = parser.parse_args()
-    participants = max(1000, args.submits * 4 + args.syncs * 40)
+    participants = max(1000, args.submits * 5 + args.syncs * 40)
     secret = secrets.token_urlsafe(48)
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     with bench.bench_database() as url, tempfile.TemporaryDirectory() as tmp:
