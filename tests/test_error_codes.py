@@ -74,7 +74,7 @@ def test_the_collector_finds_codes_of_every_kind():
     found = raised_codes()
     assert "api/services/diary_rules.py" in found["backfill_window_closed"]  # error="…"
     assert "console/views/participant.py" in found["stale_version"]  # class default
-    assert "api/resources/diary_entries.py" in found["internal_error"]  # error, message = "…", …
+    assert "api/resources/diary_sync.py" in found["internal_error"]  # error, message = "…", …
     assert "api/errors.py" in found["too_many_attempts"]  # kwargs["error"] = "…"
     assert "method_not_allowed" in found  # DEFAULT_ERROR_CODES only
     assert "m" not in found and not any(" " in code for code in found)

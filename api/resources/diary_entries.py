@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Any
 
 from flask.views import MethodView
-from marshmallow import ValidationError
 from sqlalchemy import Select
-from sqlalchemy.exc import DBAPIError
 
 from api import settings
 from api.access import WRITERS, participant_for, participant_for_writing
-from api.audit import Actor
 from api.auth import ALL_STAFF, PARTICIPANT, Blueprint, Principal, current_principal
 from api.clock import utcnow
-from api.errors import DomainError
 from api.extensions import db
 from api.metrics import record_diary_outcomes
 from api.models import DiaryEntry, Participant
 from api.pagination import SelectPage
+from api.resources.diary_sync import sync
 from api.schemas.diary import (
     DiaryEntryCreateSchema,
     DiaryEntryQuerySchema,
@@ -112,7 +107,7 @@ class MyEntriesSync(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Submit up to 100 queued entries; each gets its own result."""
         principal, participant = _me()
-        results = _sync(participant, body["entries"], principal.audit_actor(), utcnow())
+        results = sync(participant, body["entries"], principal.audit_actor(), utcnow(), _study())
         record_diary_outcomes(result["status"] for result in results)
         return {"results": results}
 
@@ -212,176 +207,3 @@ class ParticipantEntry(MethodView):
         blp.set_etag(service.etag_data(entry))
         db.session.commit()
         return entry
-
-
-# --- sync: the phone's offline queue, one transaction per entry ----------------------------
-
-log = logging.getLogger(__name__)
-_CREATE = DiaryEntryCreateSchema()  # made once: a schema instance holds no request state
-_ENTRY = DiaryEntrySchema()
-
-
-def _sync(
-    participant: Participant, items: list[Any], actor: Actor, now: datetime
-) -> list[dict[str, Any]]:
-    """One result per queued entry: the whole queue in one transaction where it can be.
-
-    A queue whose entries share no key and no day (the usual one) is stored at once
-    (`service.submit_many`, one commit): it gives every entry the result one-at-a-time
-    would, and an outage before that commit writes nothing (503: the phone resends it
-    all). Any other queue, and any queue whose single transaction fails, is stored one
-    entry at a time (`_sync_each`), as before.
-    """
-    study = _study()
-    # One request, one reading of the participant (as for a single submit): detached,
-    # it is not expired by each entry's commit and read again for the next entry.
-    if participant in db.session:
-        db.session.expunge(participant)
-    loaded = [_loaded(item) for item in items]
-    queue = [values for values in loaded if isinstance(values, dict)]
-    if service.keys_and_days_distinct(queue):
-        try:
-            results = _sync_at_once(participant, items, loaded, actor, now, study)
-            db.session.commit()
-            return results
-        except Exception:
-            log.warning(
-                "sync: the queue's one transaction failed; one entry at a time", exc_info=True
-            )
-            _rollback_quietly()
-    return _sync_each(participant, items, actor, now, study)
-
-
-def _loaded(item: Any) -> dict[str, Any] | ValidationError:
-    """A queued entry's values, or why it is rejected (nothing is written for it)."""
-    try:
-        if not isinstance(item, dict):
-            raise ValidationError({"_schema": ["Each entry must be a JSON object."]})
-        values: dict[str, Any] = _CREATE.load(item)
-        return values
-    except ValidationError as exc:
-        return exc
-
-
-def _sync_at_once(
-    participant: Participant,
-    items: list[Any],
-    loaded: list[dict[str, Any] | ValidationError],
-    actor: Actor,
-    now: datetime,
-    study: StudyConfig,
-) -> list[dict[str, Any]]:
-    """The queue through `service.submit_many`, its results dumped before the commit."""
-    queue = [values for values in loaded if isinstance(values, dict)]
-    outcomes = iter(service.submit_many(participant, queue, actor, now, study))
-    results = []
-    for index, (item, values) in enumerate(zip(items, loaded, strict=True)):
-        result = _sync_result(index, item)
-        if isinstance(values, ValidationError):
-            result.update(_rejected(values))
-        else:
-            result.update(_outcome(next(outcomes)))
-        results.append(result)
-    return results
-
-
-def _sync_each(
-    participant: Participant, items: list[Any], actor: Actor, now: datetime, study: StudyConfig
-) -> list[dict[str, Any]]:
-    """Submit each queued entry in its own transaction, with one result per entry.
-
-    A bad or conflicting entry never blocks or rolls back another; a crash midway loses
-    nothing the phone cannot replay. Entries are shown as they were written (dumped
-    before their commit). An unexpected failure of one entry is that entry's `rejected`
-    result (logged), never a 5xx that would hide the entries committed before it and
-    make the phone resend them for good. Only a database outage before anything was
-    committed propagates (503): nothing was written and the phone resends the batch.
-    """
-    results: list[dict[str, Any]] = []
-    committed = False
-    for index, item in enumerate(items):
-        result = _sync_result(index, item)
-        try:
-            result.update(_sync_one(participant, item, actor, now, study))
-            db.session.commit()
-            committed = True
-        except ValidationError as exc:
-            _rolled_back()
-            result.update(_rejected(exc))
-        except DomainError as exc:
-            _rolled_back()
-            result.update(_outcome(exc))
-        except Exception as exc:
-            if isinstance(exc, DBAPIError) and not committed:
-                raise
-            log.exception("sync: entry %d of participant %d failed", index, participant.id)
-            _rollback_quietly()
-            result.update(status="rejected", **_failure(exc))
-        results.append(result)
-    return results
-
-
-def _rejected(exc: ValidationError) -> dict[str, Any]:
-    return {"status": "rejected", "error": "validation_failed", "errors": exc.messages}
-
-
-def _outcome(outcome: service.Submission | DomainError) -> dict[str, Any]:
-    """A submitted entry's result: created or replayed (with the entry), else why not."""
-    if isinstance(outcome, DomainError):
-        status = "conflict" if outcome.error == "entry_exists_for_date" else "rejected"
-        return {"status": status, "error": outcome.error, "errors": outcome.errors, **outcome.extra}
-    status = "created" if outcome.created else "replayed"
-    return {"status": status, "entry": _ENTRY.dump(outcome.entry)}
-
-
-def _sync_one(
-    participant: Participant, item: Any, actor: Actor, now: datetime, study: StudyConfig
-) -> dict[str, Any]:
-    """One queued entry: validated, submitted and dumped (not yet committed)."""
-    values = _loaded(item)
-    if isinstance(values, ValidationError):
-        raise values
-    return _outcome(service.submit(participant, values, actor, now, study))
-
-
-def _sync_result(index: int, item: Any) -> dict[str, Any]:
-    key = item.get("client_entry_id") if isinstance(item, dict) else None
-    return {
-        "index": index,
-        "client_entry_id": key if isinstance(key, str) else None,
-        "entry": None,
-        "error": None,
-        "errors": None,
-        "existing_entry_id": None,
-    }
-
-
-def _failure(exc: Exception) -> dict[str, Any]:
-    """A sync entry's unexpected failure as its result: retrying the entry is safe."""
-    if isinstance(exc, DBAPIError):
-        error, message = "database_unavailable", "The database is unavailable; send it again."
-    else:
-        error, message = "internal_error", "The server could not store this entry."
-    return {"error": error, "errors": {"_schema": [message]}}
-
-
-def _rolled_back() -> None:
-    """Roll back, and forget the entries made from the rolled-back INSERTs.
-
-    They joined the session as stored rows (`service._joined`), so a rollback only
-    expires them; left in the identity map, one would clash with the next entry given
-    its id (SQLite hands a rolled-back rowid out again). The participant is detached
-    and nothing else of this request lives in the session.
-    """
-    try:
-        db.session.rollback()
-    finally:
-        db.session.expunge_all()
-
-
-def _rollback_quietly() -> None:
-    """Roll back after a failure; a connection that is gone cannot even do that."""
-    try:
-        _rolled_back()
-    except DBAPIError:
-        log.warning("sync: rollback failed; the connection is gone")

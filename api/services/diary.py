@@ -313,24 +313,35 @@ def submit_many(
         except DomainError as refusal:
             refusals[index] = refusal
     stored = _insert_all_unless_taken(list(rows.values()))
-    outcomes: list[Submission | DomainError] = []
-    for index, values in enumerate(queue):
-        key = values["client_entry_id"]
-        try:
-            if index in refusals:
-                outcomes.append(_stored_or_refused(participant.id, key, refusals[index]))
-            elif key in stored:
-                outcomes.append(Submission(stored[key], created=True))
-            else:
-                outcomes.append(_replay_or_conflict(participant.id, key, values["diary_date"]))
-        except DomainError as refusal:
-            outcomes.append(refusal)
+    outcomes = [
+        _queued_outcome(participant.id, values, stored, refusals.get(index))
+        for index, values in enumerate(queue)
+    ]
     created = [o.entry for o in outcomes if isinstance(o, Submission) and o.created]
     if created:
         _chain_created(created, actor, now, None)
     for entry in created:
         symptom_alert_for_entry(entry, participant, now)
     return outcomes
+
+
+def _queued_outcome(
+    participant_id: int,
+    values: dict[str, Any],
+    stored: dict[uuid.UUID, DiaryEntry],
+    refusal: DomainError | None,
+) -> Submission | DomainError:
+    """One queued entry's outcome once the queue's INSERT ran: created when its row went
+    in; else, as `submit` decides, a replay of its stored key, or the refusal or 409."""
+    key = values["client_entry_id"]
+    try:
+        if refusal is not None:
+            return _stored_or_refused(participant_id, key, refusal)
+        if key in stored:
+            return Submission(stored[key], created=True)
+        return _replay_or_conflict(participant_id, key, values["diary_date"])
+    except DomainError as outcome:
+        return outcome
 
 
 def entry_of(participant_id: int, entry_id: int, *, with_versions: bool = False) -> DiaryEntry:
