@@ -29,7 +29,6 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,19 +52,8 @@ def serve(target: str, slots_file: Path, count: int, built: int) -> None:
     load = profile_diary.Load(
         app if target == "service" else floor_app, TARGETS[target], slots, recorded_at
     )
-    environs = [load._environ() for _ in range(built)]
-    statuses: list[str] = []
-
-    def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
-        statuses.append(status)
-
-    for environ in environs[: WARM_UP + count]:
-        answer = load.app(environ, start_response)
-        for _chunk in answer:
-            pass
-        getattr(answer, "close", lambda: None)()
-    if any(not status.startswith("201") for status in statuses):
-        raise SystemExit(f"{target}: {sorted(set(statuses))}")
+    environs = load.environs(built)
+    load.send(environs[: WARM_UP + count])
 
 
 def counted(target: str, slots_file: Path, count: int, built: int, env: dict[str, str]) -> int:

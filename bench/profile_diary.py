@@ -123,23 +123,31 @@ class Load:
     def server_block(self, count: int) -> float:
         """CPU of this thread per request in the WSGI app alone, in ms: each request's
         environ is built before the clock starts, and the answer is only drained."""
-        environs = [self._environ() for _ in range(count)]
+        environs = self.environs(count)
+        started, wall_started = time.thread_time(), time.perf_counter()
+        self.send(environs)
+        elapsed = time.thread_time() - started
+        self.wall_ms = (time.perf_counter() - wall_started) * 1000 / count
+        return elapsed * 1000 / count
+
+    def environs(self, count: int) -> list[dict[str, Any]]:
+        """The WSGI environs of the next `count` submits, to send later (`send`)."""
+        return [self._environ() for _ in range(count)]
+
+    def send(self, environs: list[dict[str, Any]]) -> None:
+        """Each environ through the WSGI app, its answer drained; every one must be 201."""
         statuses: list[str] = []
 
         def start_response(status: str, _headers: Any, _exc_info: Any = None) -> None:
             statuses.append(status)
 
-        started, wall_started = time.thread_time(), time.perf_counter()
         for environ in environs:
             answer = self.app(environ, start_response)
             for _chunk in answer:
                 pass
             getattr(answer, "close", lambda: None)()
-        elapsed = time.thread_time() - started
-        self.wall_ms = (time.perf_counter() - wall_started) * 1000 / count
         if any(not status.startswith("201") for status in statuses):
             raise SystemExit(f"{self.path}: {sorted(set(statuses))}")
-        return elapsed * 1000 / count
 
     def _environ(self) -> dict[str, Any]:
         token, day = next(self.slots).split()
