@@ -5,6 +5,7 @@ before" reminders are due 2 April 09:00 Shanghai time)."""
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from time import monotonic, sleep
 
@@ -225,6 +226,38 @@ def test_a_slow_send_keeps_its_lease_and_no_second_worker_takes_the_batch(
     assert len(deliveries(factory, infusion.id)) == 1
 
 
+class Moment:
+    """A worker's movable clock and timer: `advance` moves both by the same seconds."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start, self.seconds = start, 0.0
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.seconds)
+
+    def ticks(self) -> float:
+        return self.seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+@contextmanager
+def claimed_batch(app, factory, clock, monkeypatch, owner: str, lease: int):  # type: ignore[no-untyped-def]
+    """Inside an app context: a worker `owner` on a `Moment` whose leases last `lease`
+    seconds, and the batch it has just claimed (a phone's "3 days before" reminders)."""
+    monkeypatch.setitem(app.config, "REMINDER_LEASE_SECONDS", lease)
+    p = enrol(factory, clock)
+    add_device(app, p, "token")
+    moment = Moment(at(THREE_DAYS_BEFORE))
+    worker = Worker(app, LoggingSender(), owner, clock=moment.now, timer=moment.ticks)
+    with app.app_context():
+        planning.plan(moment.start)
+        batch = worker._next_batch()
+        assert batch is not None and batch.ids and batch.messages
+        yield worker, batch, moment
+
+
 def test_a_lease_that_aged_before_the_send_is_renewed_before_the_wait(
     app, factory, clock, monkeypatch
 ):
@@ -232,23 +265,13 @@ def test_a_lease_that_aged_before_the_send_is_renewed_before_the_wait(
     claiming the next, recording the last) counts against the lease too: a batch half a
     lease old is renewed before the worker waits on, or records, it."""
     lease = 10
-    monkeypatch.setitem(app.config, "REMINDER_LEASE_SECONDS", lease)
-    p = enrol(factory, clock)
-    add_device(app, p, "token")
-    start = at(THREE_DAYS_BEFORE)
-    instant, ticks = [start], [0.0]
-    worker = Worker(app, LoggingSender(), "w", clock=lambda: instant[0], timer=lambda: ticks[0])
-    with app.app_context():
-        planning.plan(start)
-        batch = worker._next_batch()
-        assert batch is not None and batch.ids
-        ticks[0] += 6  # six seconds of database work since the claim: past half the lease
-        instant[0] = start + timedelta(seconds=6)
+    with claimed_batch(app, factory, clock, monkeypatch, "w", lease) as (worker, batch, moment):
+        moment.advance(6)  # six seconds of database work since the claim: past half the lease
         batch.outcomes = []  # FCM has answered already: no wait would renew it
         worker._await(batch, [batch])
         rows = db.session.scalars(select(Reminder).where(Reminder.id.in_(batch.ids))).all()
         assert {r.lease_owner for r in rows} == {"w"}
-        assert {r.lease_expires_at for r in rows} == {start + timedelta(seconds=6 + lease)}
+        assert {r.lease_expires_at for r in rows} == {moment.start + timedelta(seconds=6 + lease)}
 
 
 def test_a_batch_whose_lease_lapsed_before_it_was_sent_leaves_it_to_the_new_holder(
@@ -257,19 +280,9 @@ def test_a_batch_whose_lease_lapsed_before_it_was_sent_leaves_it_to_the_new_hold
     """A renewal that comes after the lease ran out, and after another worker took the
     batch, must not be followed by this worker sending it too."""
     lease = 10
-    monkeypatch.setitem(app.config, "REMINDER_LEASE_SECONDS", lease)
-    p = enrol(factory, clock)
-    add_device(app, p, "token")
-    start = at(THREE_DAYS_BEFORE)
-    instant, ticks = [start], [0.0]
-    slow = Worker(app, LoggingSender(), "slow", clock=lambda: instant[0], timer=lambda: ticks[0])
-    with app.app_context():
-        planning.plan(start)
-        batch = slow._next_batch()
-        assert batch is not None and batch.ids and batch.messages
-        ticks[0] += 11  # a whole lease of database work: the lease lapsed
-        instant[0] = start + timedelta(seconds=11)
-        taken = claim("other", instant[0], 10, timedelta(seconds=lease))
+    with claimed_batch(app, factory, clock, monkeypatch, "slow", lease) as (slow, batch, moment):
+        moment.advance(11)  # a whole lease of database work: the lease lapsed
+        taken = claim("other", moment.now(), 10, timedelta(seconds=lease))
         db.session.commit()
         assert sorted(c.id for c in taken) == sorted(batch.ids)
         slow._renew([batch])
