@@ -41,7 +41,7 @@ def sync(
     queue = [values for values in loaded if isinstance(values, dict)]
     if service.keys_and_days_distinct(queue):
         try:
-            results = _sync_at_once(participant, items, loaded, actor, now, study)
+            results = _sync_at_once(participant, items, loaded, queue, actor, now, study)
             db.session.commit()
             return results
         except Exception:
@@ -49,7 +49,7 @@ def sync(
                 "sync: the queue's one transaction failed; one entry at a time", exc_info=True
             )
             _rollback_quietly()
-    return _sync_each(participant, items, actor, now, study)
+    return _sync_each(participant, items, loaded, actor, now, study)
 
 
 def _loaded(item: Any) -> dict[str, Any] | ValidationError:
@@ -67,12 +67,13 @@ def _sync_at_once(
     participant: Participant,
     items: list[Any],
     loaded: list[dict[str, Any] | ValidationError],
+    queue: list[dict[str, Any]],
     actor: Actor,
     now: datetime,
     study: StudyConfig,
 ) -> list[dict[str, Any]]:
-    """The queue through `service.submit_many`, its results dumped before the commit."""
-    queue = [values for values in loaded if isinstance(values, dict)]
+    """The queue (the entries of `loaded` that passed validation) through
+    `service.submit_many`, its results dumped before the commit."""
     outcomes = iter(service.submit_many(participant, queue, actor, now, study))
     results = []
     for index, (item, values) in enumerate(zip(items, loaded, strict=True)):
@@ -86,7 +87,12 @@ def _sync_at_once(
 
 
 def _sync_each(
-    participant: Participant, items: list[Any], actor: Actor, now: datetime, study: StudyConfig
+    participant: Participant,
+    items: list[Any],
+    loaded: list[dict[str, Any] | ValidationError],
+    actor: Actor,
+    now: datetime,
+    study: StudyConfig,
 ) -> list[dict[str, Any]]:
     """Submit each queued entry in its own transaction, with one result per entry.
 
@@ -99,15 +105,16 @@ def _sync_each(
     """
     results: list[dict[str, Any]] = []
     committed = False
-    for index, item in enumerate(items):
+    for index, (item, values) in enumerate(zip(items, loaded, strict=True)):
         result = _sync_result(index, item)
+        if isinstance(values, ValidationError):  # nothing of it was written
+            result.update(_rejected(values))
+            results.append(result)
+            continue
         try:
-            result.update(_sync_one(participant, item, actor, now, study))
+            result.update(_outcome(service.submit(participant, values, actor, now, study)))
             db.session.commit()
             committed = True
-        except ValidationError as exc:
-            _rolled_back()
-            result.update(_rejected(exc))
         except DomainError as exc:
             _rolled_back()
             result.update(_outcome(exc))
@@ -132,16 +139,6 @@ def _outcome(outcome: service.Submission | DomainError) -> dict[str, Any]:
         return {"status": status, "error": outcome.error, "errors": outcome.errors, **outcome.extra}
     status = "created" if outcome.created else "replayed"
     return {"status": status, "entry": _ENTRY.dump(outcome.entry)}
-
-
-def _sync_one(
-    participant: Participant, item: Any, actor: Actor, now: datetime, study: StudyConfig
-) -> dict[str, Any]:
-    """One queued entry: validated, submitted and dumped (not yet committed)."""
-    values = _loaded(item)
-    if isinstance(values, ValidationError):
-        raise values
-    return _outcome(service.submit(participant, values, actor, now, study))
 
 
 def _sync_result(index: int, item: Any) -> dict[str, Any]:
