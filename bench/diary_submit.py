@@ -16,8 +16,10 @@ machine is shared: whatever else runs falls on both alike) and reporting the med
 round. Every request is a new entry for a (participant, day) no
 request used before, so each one is a real create (201). It prints requests/s, p50/p99
 latency, errors, the server's peak memory (sum of RSS of the gunicorn master and workers,
-sampled every 50 ms), CPU used by server and load generator, the two goal ratios, and a
-`/ping` run showing what wrk and gunicorn reach without the application and database.
+sampled every 50 ms), CPU used by server and load generator, the server's and
+PostgreSQL's CPU per request (all `postgres` processes of the machine, read from /proc)
+and the WAL written per request (`pg_stat_wal`), the two goal ratios, and a `/ping` run
+showing what wrk and gunicorn reach without the application and database.
 
 Needs: PostgreSQL at BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test,
 used only to create and drop the benchmark's own database) and `wrk` on PATH.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -50,7 +53,15 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, insert, inspect, make_url, select, text  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    Engine,
+    create_engine,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 
 from api.config import normalise_database_url  # noqa: E402
 
@@ -134,6 +145,8 @@ class Result:
     peak_rss_mb: float
     server_cpu: float  # cores used by gunicorn during the run
     wrk_cpu: float  # cores used by wrk during the run
+    db_ms: float = 0.0  # CPU of PostgreSQL's processes per request (ms)
+    wal_kb: float = 0.0  # WAL PostgreSQL wrote per request (kB)
 
 
 # --- database ---------------------------------------------------------------------------
@@ -142,6 +155,39 @@ class Result:
 def admin_url() -> str:
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     return normalise_database_url(url)
+
+
+def wal_written(url: str) -> int:
+    """PostgreSQL's WAL bytes so far (`pg_stat_wal`, whole cluster).
+
+    Read around a run, with one server under load at a time, the difference is that
+    server's WAL: what its COMMITs wait to flush.
+    """
+    with _admin_engine(url).connect() as conn:
+        return int(conn.execute(text("SELECT wal_bytes FROM pg_stat_wal")).scalar_one())
+
+
+def database_cpu_ticks() -> int:
+    """CPU ticks of this machine's PostgreSQL processes (backends, WAL writer, ...).
+
+    The service's pooled connections live across a run, so the difference around a run
+    is the database's CPU for that server's requests (and any other database work then).
+    """
+    total = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        total += _cpu_ticks(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+@functools.cache
+def _admin_engine(url: str) -> Engine:
+    return create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
 
 
 @contextlib.contextmanager
@@ -390,10 +436,13 @@ def run_once(
     url = f"http://127.0.0.1:{server.port}{path}"
     run_wrk(url, connections, WARMUP_SECONDS, script, slots.take(args.slots_per_warmup))
     server.peak_kb = server.rss_kb()
-    ticks = server.cpu_ticks()
+    wal = wal_written(args.url)
+    ticks, db_ticks = server.cpu_ticks(), database_cpu_ticks()
     slot_args = slots.take(args.slots_per_run)
     raw, wrk_cpu = run_wrk(url, connections, args.duration, script, slot_args)
     server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
+    db_seconds = (database_cpu_ticks() - db_ticks) / CLK_TCK
+    wal = wal_written(args.url) - wal
     if raw["issued"] > int(slot_args[2]) and label.startswith("diary"):
         print(f"warning: {label} ran out of fresh slots; later requests were replays")
     seconds = raw["duration_us"] / 1e6
@@ -407,6 +456,8 @@ def run_once(
         peak_rss_mb=server.peak_kb / 1024,
         server_cpu=server_cpu,
         wrk_cpu=wrk_cpu,
+        db_ms=db_seconds * 1000 / max(1, raw["requests"]),
+        wal_kb=wal / 1024 / max(1, raw["requests"]),
     )
     print(
         f"  {label} at {connections} connections: {result.rps:.0f} req/s, "
@@ -444,6 +495,8 @@ def median_of(runs: list[Result]) -> Result:
         peak_rss_mb=max(r.peak_rss_mb for r in runs),
         server_cpu=statistics.median(r.server_cpu for r in runs),
         wrk_cpu=statistics.median(r.wrk_cpu for r in runs),
+        db_ms=statistics.median(r.db_ms for r in runs),
+        wal_kb=statistics.median(r.wal_kb for r in runs),
     )
 
 
@@ -473,6 +526,11 @@ def ping_ceiling(server: Server, script: Path, seconds: int) -> Result:
     )
 
 
+def app_ms(result: Result) -> float:
+    """The server's CPU per request (ms): gunicorn's cores over its requests per second."""
+    return result.server_cpu * 1000 / result.rps if result.rps else 0.0
+
+
 def report(
     results: list[Result], args: argparse.Namespace, load: str, load_after: str = "?"
 ) -> None:
@@ -486,6 +544,7 @@ def report(
     header = (
         f"{'endpoint':<26}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}{'peak RSS MB':>13}{'server CPU':>12}{'wrk CPU':>9}"
+        f"{'app ms/req':>12}{'db ms/req':>11}{'WAL kB/req':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -493,13 +552,20 @@ def report(
         print(
             f"{r.label:<26}{r.connections:>6}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
             f"{r.errors:>8}{r.peak_rss_mb:>13.1f}{r.server_cpu:>12.2f}{r.wrk_cpu:>9.2f}"
+            f"{app_ms(r):>12.2f}{r.db_ms:>11.2f}{r.wal_kb:>12.2f}"
         )
     by = {(r.label, r.connections): r for r in results}
     diary50, floor50 = by[("diary submit", 50)], by[("floor", 50)]
     diary10, floor10 = by[("diary submit", 10)], by[("floor", 10)]
     throughput = diary50.rps / floor50.rps
     latency = diary10.p99_ms / floor10.p99_ms
+    diary_cpu, floor_cpu = (app_ms(r) + r.db_ms for r in (diary50, floor50))
     print()
+    print(
+        f"CPU per request at 50 connections, server + PostgreSQL: diary {diary_cpu:.2f} ms, "
+        f"floor {floor_cpu:.2f} ms; while the cores are the limit, throughput follows "
+        f"floor/diary = {floor_cpu / diary_cpu:.2f}"
+    )
     print(
         f"throughput at 50 connections: diary/floor = {throughput:.2f} "
         f"(goal >= 0.50: {'met' if throughput >= 0.5 else 'NOT met'})"
@@ -548,6 +614,7 @@ def main() -> None:
         slots_file = work / "slots.txt"
         print(f"preparing {args.participants} participants ...", flush=True)
         prepare(url, secret, args.participants, slots_file)
+        args.url = url
         script = work / "diary.lua"
         script.write_text(WRK_SCRIPT)
         recorded_at = datetime.now(ZoneInfo(ZONE)).isoformat(timespec="seconds")
