@@ -22,14 +22,12 @@ head and one head update per submission.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,20 +63,6 @@ def start_every_chain(url: str) -> int:
     return int(count or 0)
 
 
-def _body(day: str, recorded_at: str) -> dict:
-    return {
-        "client_entry_id": str(uuid.uuid4()),
-        "diary_date": day,
-        "abdominal_distension": 1,
-        "decreased_appetite": 0,
-        "debilitation": 2,
-        "leg_edema": 0,
-        "discomfort_grade": 1,
-        "note": "slept badly",
-        "recorded_at": recorded_at,
-    }
-
-
 def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace) -> None:
     from api import create_app
     from api.extensions import db
@@ -112,7 +96,7 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
             token, day = next(slots).split()
             response = client.post(
                 bench.DIARY_PATH,
-                json=_body(day, recorded_at),
+                json=bench.entry_body(day, recorded_at),
                 headers={"Authorization": f"Bearer {token}"},
             )
             if response.status_code != 201:
@@ -170,14 +154,7 @@ def with_wrk(url: str, secret: str, slots_file: Path, args: argparse.Namespace) 
     script = slots_file.with_name("diary.lua")
     script.write_text(bench.WRK_SCRIPT)
     recorded_at = datetime.now(ZoneInfo(bench.ZONE)).isoformat(timespec="seconds")
-    env = {
-        **os.environ,
-        "APP_ENV": "production",
-        "DATABASE_URL": url,
-        "AUTO_MIGRATE": "0",
-        "JWT_SECRET": secret,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench.server_env(url, secret)
     slots = bench.Slots(slots_file, 3 * args.participants, recorded_at)
     results: dict[str, list[bench.Result]] = {mode: [] for mode in MODES}
     for _ in range(args.rounds):

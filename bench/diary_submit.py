@@ -48,6 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,7 @@ class Result:
     server_cpu: float  # cores used by gunicorn during the run
     wrk_cpu: float  # cores used by wrk during the run
     db_ms: float = 0.0  # CPU of PostgreSQL's processes per request (ms)
+    db_backend_ms: float = 0.0  # of it, the client connections' backends
     wal_kb: float = 0.0  # WAL PostgreSQL wrote per request (kB)
 
 
@@ -167,22 +169,47 @@ def wal_written(url: str) -> int:
         return int(conn.execute(text("SELECT wal_bytes FROM pg_stat_wal")).scalar_one())
 
 
-def database_cpu_ticks() -> int:
-    """CPU ticks of this machine's PostgreSQL processes (backends, WAL writer, ...).
+def database_cpu_ticks() -> dict[int, tuple[str, int]]:
+    """CPU ticks of this machine's PostgreSQL processes, by pid: (what it is, ticks).
 
-    The service's pooled connections live across a run, so the difference around a run
-    is the database's CPU for that server's requests (and any other database work then).
+    What it is: `backend` (a client's connection), `autovacuum`, or `background` (WAL
+    writer, checkpointer, ...). The service's pooled connections live across a run, so
+    the difference around a run is the database's CPU for that server's requests; an
+    autovacuum worker that ends within the run takes its ticks with it.
     """
-    total = 0
+    found: dict[int, tuple[str, int]] = {}
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/comm") as f:
-                    if f.read().strip() == "postgres":
-                        total += _cpu_ticks(int(entry.name))
-            except OSError:
-                continue
-    return total
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            with open(f"/proc/{entry.name}/cmdline") as f:
+                title = f.read()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        found[pid] = (_database_process_kind(title), _cpu_ticks(pid))
+    return found
+
+
+def _database_process_kind(title: str) -> str:
+    if "autovacuum" in title:
+        return "autovacuum"
+    if "(" in title:  # "postgres: 15/main: user db 127.0.0.1(51234) idle"
+        return "backend"
+    return "background"
+
+
+def database_cpu_since(before: dict[int, tuple[str, int]]) -> dict[str, float]:
+    """Seconds of PostgreSQL CPU since `before`, by kind of process."""
+    seconds: dict[str, float] = {"backend": 0.0, "autovacuum": 0.0, "background": 0.0}
+    for pid, (kind, ticks) in database_cpu_ticks().items():
+        earlier = before.get(pid)
+        started = earlier[1] if earlier is not None and earlier[0] == kind else 0
+        seconds[kind] += (ticks - started) / CLK_TCK
+    return seconds
 
 
 @functools.cache
@@ -271,7 +298,34 @@ def prepare(url: str, secret: str, participants: int, slots_file: Path) -> date:
     return today
 
 
+def entry_body(day: str, recorded_at: str) -> dict[str, Any]:
+    """A diary entry for `day`, as the wrk script sends it (a new `client_entry_id`)."""
+    return {
+        "client_entry_id": str(uuid.uuid4()),
+        "diary_date": day,
+        "abdominal_distension": 1,
+        "decreased_appetite": 0,
+        "debilitation": 2,
+        "leg_edema": 0,
+        "discomfort_grade": 1,
+        "note": "slept badly",
+        "recorded_at": recorded_at,
+    }
+
+
 # --- server -----------------------------------------------------------------------------
+
+
+def server_env(url: str, secret: str) -> dict[str, str]:
+    """The environment of a benchmark's gunicorn: production settings, migrations done."""
+    return {
+        **os.environ,
+        "APP_ENV": "production",
+        "DATABASE_URL": url,
+        "AUTO_MIGRATE": "0",
+        "JWT_SECRET": secret,
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def _children(pid: int) -> list[int]:
@@ -307,6 +361,7 @@ class Server:
 
     def __init__(self, app: str, port: int, env: dict[str, str], args: argparse.Namespace):
         self.port = port
+        self.database_url = env["DATABASE_URL"]
         command = [
             sys.executable,
             "-m",
@@ -436,13 +491,13 @@ def run_once(
     url = f"http://127.0.0.1:{server.port}{path}"
     run_wrk(url, connections, WARMUP_SECONDS, script, slots.take(args.slots_per_warmup))
     server.peak_kb = server.rss_kb()
-    wal = wal_written(args.url)
+    wal = wal_written(server.database_url)
     ticks, db_ticks = server.cpu_ticks(), database_cpu_ticks()
     slot_args = slots.take(args.slots_per_run)
     raw, wrk_cpu = run_wrk(url, connections, args.duration, script, slot_args)
     server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
-    db_seconds = (database_cpu_ticks() - db_ticks) / CLK_TCK
-    wal = wal_written(args.url) - wal
+    db_seconds = database_cpu_since(db_ticks)
+    wal = wal_written(server.database_url) - wal
     if raw["issued"] > int(slot_args[2]) and label.startswith("diary"):
         print(f"warning: {label} ran out of fresh slots; later requests were replays")
     seconds = raw["duration_us"] / 1e6
@@ -456,12 +511,14 @@ def run_once(
         peak_rss_mb=server.peak_kb / 1024,
         server_cpu=server_cpu,
         wrk_cpu=wrk_cpu,
-        db_ms=db_seconds * 1000 / max(1, raw["requests"]),
+        db_ms=sum(db_seconds.values()) * 1000 / max(1, raw["requests"]),
+        db_backend_ms=db_seconds["backend"] * 1000 / max(1, raw["requests"]),
         wal_kb=wal / 1024 / max(1, raw["requests"]),
     )
     print(
         f"  {label} at {connections} connections: {result.rps:.0f} req/s, "
-        f"p99 {result.p99_ms:.1f} ms",
+        f"p99 {result.p99_ms:.1f} ms, database CPU {result.db_ms:.2f} ms/req "
+        f"({result.db_backend_ms:.2f} in backends)",
         flush=True,
     )
     return result
@@ -496,6 +553,7 @@ def median_of(runs: list[Result]) -> Result:
         server_cpu=statistics.median(r.server_cpu for r in runs),
         wrk_cpu=statistics.median(r.wrk_cpu for r in runs),
         db_ms=statistics.median(r.db_ms for r in runs),
+        db_backend_ms=statistics.median(r.db_backend_ms for r in runs),
         wal_kb=statistics.median(r.wal_kb for r in runs),
     )
 
@@ -544,7 +602,7 @@ def report(
     header = (
         f"{'endpoint':<26}{'conns':>6}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}{'peak RSS MB':>13}{'server CPU':>12}{'wrk CPU':>9}"
-        f"{'app ms/req':>12}{'db ms/req':>11}{'WAL kB/req':>12}"
+        f"{'app ms/req':>12}{'db ms/req':>11}{'backends':>10}{'WAL kB/req':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -552,7 +610,7 @@ def report(
         print(
             f"{r.label:<26}{r.connections:>6}{r.rps:>9.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
             f"{r.errors:>8}{r.peak_rss_mb:>13.1f}{r.server_cpu:>12.2f}{r.wrk_cpu:>9.2f}"
-            f"{app_ms(r):>12.2f}{r.db_ms:>11.2f}{r.wal_kb:>12.2f}"
+            f"{app_ms(r):>12.2f}{r.db_ms:>11.2f}{r.db_backend_ms:>10.2f}{r.wal_kb:>12.2f}"
         )
     by = {(r.label, r.connections): r for r in results}
     diary50, floor50 = by[("diary submit", 50)], by[("floor", 50)]
@@ -614,18 +672,10 @@ def main() -> None:
         slots_file = work / "slots.txt"
         print(f"preparing {args.participants} participants ...", flush=True)
         prepare(url, secret, args.participants, slots_file)
-        args.url = url
         script = work / "diary.lua"
         script.write_text(WRK_SCRIPT)
         recorded_at = datetime.now(ZoneInfo(ZONE)).isoformat(timespec="seconds")
-        env = {
-            **os.environ,
-            "APP_ENV": "production",
-            "DATABASE_URL": url,
-            "AUTO_MIGRATE": "0",
-            "JWT_SECRET": secret,
-            "PYTHONPATH": str(ROOT),
-        }
+        env = server_env(url, secret)
         diary_slots = Slots(slots_file, 3 * args.participants, recorded_at)
         floor_slots = Slots(slots_file, 3 * args.participants, recorded_at)
         servers = [

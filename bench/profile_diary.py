@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -68,20 +67,6 @@ AREAS = (
 )
 
 
-def body(day: str, recorded_at: str) -> dict[str, Any]:
-    return {
-        "client_entry_id": str(uuid.uuid4()),
-        "diary_date": day,
-        "abdominal_distension": 1,
-        "decreased_appetite": 0,
-        "debilitation": 2,
-        "leg_edema": 0,
-        "discomfort_grade": 1,
-        "note": "slept badly",
-        "recorded_at": recorded_at,
-    }
-
-
 class Load:
     """Requests against one app: each a new (participant, day), checked for its status."""
 
@@ -97,7 +82,7 @@ class Load:
         token, day = next(self.slots).split()
         response = self.client.post(
             self.path,
-            json=body(day, self.recorded_at),
+            json=bench.entry_body(day, self.recorded_at),
             headers={"Authorization": f"Bearer {token}"},
         )
         if response.status_code != 201:
@@ -106,7 +91,7 @@ class Load:
     def sync(self, token: str, days: list[str]) -> None:
         response = self.client.post(
             self.path + "/sync",
-            json={"entries": [body(day, self.recorded_at) for day in days]},
+            json={"entries": [bench.entry_body(day, self.recorded_at) for day in days]},
             headers={"Authorization": f"Bearer {token}"},
         )
         statuses = {r["status"] for r in response.get_json()["results"]}
@@ -154,7 +139,7 @@ class Load:
         builder = EnvironBuilder(
             path=self.path,
             method="POST",
-            json=body(day, self.recorded_at),
+            json=bench.entry_body(day, self.recorded_at),
             headers={"Authorization": f"Bearer {token}"},
         )
         try:
