@@ -1,7 +1,7 @@
 """Benchmark: diary submissions through gunicorn on PostgreSQL, against a bare floor.
 
     .venv/bin/python bench/diary_submit.py [--rounds 3] [--duration 10] [--workers 4]
-        [--worker-class gthread] [--threads 2] [--chain-off]
+        [--worker-class gthread] [--threads 2] [--chain-off] [--diary-rows]
 
 Self-contained: makes its own PostgreSQL database (`bench_diary_<random>`, dropped at the
 end), migrates it, creates participants and access tokens, starts two servers with the
@@ -10,6 +10,9 @@ same gunicorn settings
 - the floor (`gunicorn bench.floor_app:app`: decode the token, insert one row),
 - with `--chain-off`, the service without the hash chain (`bench.chain_off_app:app`),
   whose figures give the chain's share of the wall time (use `--participants 100000`),
+- with `--diary-rows`, the floor app writing the rows a diary submit must write
+  (`POST /floor/diary-rows`: the participant re-read, the entry, its version and its
+  chained audit row, with none of the service's code): the database's share,
 and runs `wrk` (C, from Debian's `wrk` package) at 10 and at 50 connections for a bounded
 time after a short warm-up, alternating between the two servers for a few rounds (the
 machine is shared: whatever else runs falls on both alike) and reporting the median
@@ -67,6 +70,7 @@ from sqlalchemy import (  # noqa: E402
 from api.config import normalise_database_url  # noqa: E402
 
 DIARY_PATH = "/api/v1/me/diary-entries"
+ROWS_FLOOR_PATH = "/floor/diary-rows"
 ZONE = "Asia/Shanghai"
 PORTS = (18010, 18011, 18012)  # service, floor, service without the hash chain
 CONNECTIONS = (10, 50)
@@ -498,7 +502,7 @@ def run_once(
     server_cpu = (server.cpu_ticks() - ticks) / CLK_TCK / args.duration
     db_seconds = database_cpu_since(db_ticks)
     wal = wal_written(server.database_url) - wal
-    if raw["issued"] > int(slot_args[2]) and label.startswith("diary"):
+    if raw["issued"] > int(slot_args[2]) and label != "floor":
         print(f"warning: {label} ran out of fresh slots; later requests were replays")
     seconds = raw["duration_us"] / 1e6
     result = Result(
@@ -632,6 +636,13 @@ def report(
         f"p99 at 10 connections: diary/floor = {latency:.2f} "
         f"(goal <= 2.5: {'met' if latency <= 2.5 else 'NOT met'})"
     )
+    rows50 = by.get(("floor, diary rows", 50))
+    if rows50 is not None:
+        print(
+            f"the database's share at 50 connections: the bare floor app writing a submit's "
+            f"rows reaches {rows50.rps / floor50.rps:.2f} of the floor's throughput (the most "
+            f"any application code could), the service {diary50.rps / rows50.rps:.2f} of it"
+        )
     for connections in CONNECTIONS:
         off = by.get(("diary, chain off", connections))
         if off is None:
@@ -657,6 +668,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument(
         "--chain-off", action="store_true", help="also the service without the hash chain"
+    )
+    parser.add_argument(
+        "--diary-rows",
+        action="store_true",
+        help="also the floor app writing a diary submit's rows (/floor/diary-rows)",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -686,6 +702,10 @@ def main() -> None:
             # The chain's cost through gunicorn: the service without it, in the same rounds.
             off = Server("bench.chain_off_app:app", PORTS[2], env, args)
             servers.append(("diary, chain off", off, DIARY_PATH, diary_slots))
+        if args.diary_rows:
+            # The database's share: the bare floor app writing the rows a submit must.
+            rows_floor = ("floor, diary rows", servers[1][1], ROWS_FLOOR_PATH, diary_slots)
+            servers.append(rows_floor)
         runs: dict[tuple[str, int], list[Result]] = {}
         try:
             # Interleaved rounds, both servers up: whatever else the shared machine does
@@ -698,10 +718,10 @@ def main() -> None:
                         runs.setdefault((label, connections), []).append(result)
             ping = ping_ceiling(servers[1][1], script, 5)
         finally:
-            for _, server, _, _ in servers:
+            for server in {id(server): server for _, server, _, _ in servers}.values():
                 server.stop()
     results = [median_of(r) for r in runs.values()]
-    order = ("diary submit", "diary, chain off", "floor")
+    order = ("diary submit", "diary, chain off", "floor, diary rows", "floor")
     results.sort(key=lambda r: (order.index(r.label), r.connections))
     report([*results, ping], args, load, "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
