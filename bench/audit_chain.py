@@ -111,6 +111,7 @@ def in_process(url: str, secret: str, slots_file: Path, args: argparse.Namespace
     requests.update(baseline=0, chained=0)
     cpu_per_request.update(baseline=[], chained=[])
     for n in range(args.blocks):
+        bench.analyze_diary_tables(url)  # plans for the tables as they now are
         order = MODES if n % 2 == 0 else MODES[::-1]
         for mode in order:
             per_request[mode].append(block(mode))

@@ -6,14 +6,15 @@ Uses the diary benchmark's set-up (bench/diary_submit.py: a PostgreSQL database 
 own, dropped at the end; participants with tokens and chain heads). In one process it
 runs, through Flask's test client and one at a time:
 
-- the floor (`bench/floor_app.py`: decode the token, insert one row) and the service's
+- the floor (`bench/floor_app.py`: decode the token, insert one row), the same floor
+  app writing a submit's rows (`/floor/diary-rows`) and the service's
   `POST /api/v1/me/diary-entries`, in alternating blocks, reporting the CPU of this
   thread per request (ms) for each: the figure the goal (<= 2 ms per submit) is about.
   Twice: through the test client (its building of the request and reading of the
   answer included), and in the WSGI app alone (the request's environ built before the
-  clock starts): the server's own CPU;
-- the service against itself with the hash chain off (`AUDIT_CHAIN=False`), CPU and
-  wall time per submit in the WSGI app, one request at a time;
+  clock starts): the server's own CPU, with PostgreSQL's CPU per request beside it;
+- the service against itself with the hash chain off (`AUDIT_CHAIN=False`), CPU, wall
+  time and PostgreSQL's CPU per submit in the WSGI app, one request at a time;
 - then the service's submits again under cProfile, printing the functions with the most
   time of their own, the project's functions by cumulative time and the time by area
   (chain, auth, schemas, ORM, Core, driver, ...), as shares of the profiled run.
@@ -77,6 +78,7 @@ class Load:
         self.slots = iter(slots)
         self.recorded_at = recorded_at
         self.wall_ms = 0.0  # of the last server_block, per request
+        self.db_ms = 0.0  # PostgreSQL's CPU in the last server_block, per request
 
     def one(self) -> None:
         token, day = next(self.slots).split()
@@ -109,10 +111,12 @@ class Load:
         """CPU of this thread per request in the WSGI app alone, in ms: each request's
         environ is built before the clock starts, and the answer is only drained."""
         environs = self.environs(count)
+        database = bench.database_cpu()
         started, wall_started = time.thread_time(), time.perf_counter()
         self.send(environs)
         elapsed = time.thread_time() - started
         self.wall_ms = (time.perf_counter() - wall_started) * 1000 / count
+        self.db_ms = sum(bench.database_cpu_since(database).values()) * 1000 / count
         return elapsed * 1000 / count
 
     def environs(self, count: int) -> list[dict[str, Any]]:
@@ -252,49 +256,66 @@ def make_apps(url: str, secret: str) -> tuple[Any, Any, Any]:
     return create_app(config), floor_app.app, create_app({**config, "AUDIT_CHAIN": False})
 
 
-def cpu_against_floor(service: Load, floor: Load, blocks: int) -> None:
-    service.block(BLOCK)  # warm-up: connections, caches, compiled statements
-    floor.block(BLOCK)
+def cpu_against_floor(url: str, service: Load, rows_floor: Load, floor: Load, blocks: int) -> None:
+    """CPU per request of the service and of the floor app (bare, and writing a submit's
+    rows), alternating blocks; in the WSGI app alone, PostgreSQL's CPU per request too."""
+    loads = {"diary submit": service, "floor, diary rows": rows_floor, "floor": floor}
+    for load in loads.values():
+        load.block(BLOCK)  # warm-up: connections, caches, compiled statements
     for label, measure in (
         ("with the test client's work", Load.block),
         ("in the WSGI app alone", Load.server_block),
     ):
-        cpu: dict[str, list[float]] = {"diary submit": [], "floor": []}
+        cpu: dict[str, list[float]] = {name: [] for name in loads}
+        database: dict[str, list[float]] = {name: [] for name in loads}
         for n in range(blocks):
-            pair = [("diary submit", service), ("floor", floor)]
-            for name, load in pair if n % 2 == 0 else pair[::-1]:
+            bench.analyze_diary_tables(url)  # plans for the tables as they now are
+            turn = list(loads.items())
+            for name, load in turn if n % 2 == 0 else turn[::-1]:
                 cpu[name].append(measure(load, BLOCK))
-        diary, base = (statistics.median(cpu[k]) for k in ("diary submit", "floor"))
+                database[name].append(load.db_ms)
         print(f"\nCPU per request {label}, median of {blocks} blocks of {BLOCK}:")
-        print(
-            f"  diary submit {diary:.2f} ms   floor {base:.2f} ms   above it {diary - base:.2f} ms"
-        )
+        for name in loads:
+            line = f"  {name:<18} {statistics.median(cpu[name]):.2f} ms"
+            if measure is Load.server_block:
+                line += f"   PostgreSQL {statistics.median(database[name]):.2f} ms"
+            print(line)
+        diary = statistics.median(cpu["diary submit"])
+        base = statistics.median(cpu["floor"])
+        print(f"  diary submit / floor = {diary / base:.2f}")
         print(f"  goal <= 2 ms per submit: {'met' if diary <= 2 else 'NOT met'}")
 
 
-def chain_against_off(service: Load, off: Load, blocks: int) -> None:
+def chain_against_off(url: str, service: Load, off: Load, blocks: int) -> None:
     """The hash chain's cost in-process, one request at a time: the WSGI app's CPU and
     wall time per submit, against the same service with `AUDIT_CHAIN` off (alternating)."""
     off.block(BLOCK)  # warm-up
     cpu: dict[str, list[float]] = {"chain on": [], "chain off": []}
     wall: dict[str, list[float]] = {"chain on": [], "chain off": []}
+    database: dict[str, list[float]] = {"chain on": [], "chain off": []}
     for n in range(blocks):
+        bench.analyze_diary_tables(url)
         pair = [("chain on", service), ("chain off", off)]
         for name, load in pair if n % 2 == 0 else pair[::-1]:
             cpu[name].append(load.server_block(BLOCK))
             wall[name].append(load.wall_ms)
+            database[name].append(load.db_ms)
     print(f"\nthe hash chain, in the WSGI app alone, median of {blocks} blocks of {BLOCK}:")
     for name in cpu:
         cpu_ms, wall_ms = statistics.median(cpu[name]), statistics.median(wall[name])
-        print(f"  {name:9}  CPU {cpu_ms:.2f} ms   wall {wall_ms:.2f} ms")
+        db_ms = statistics.median(database[name])
+        print(
+            f"  {name:9}  CPU {cpu_ms:.2f} ms   wall {wall_ms:.2f} ms   PostgreSQL {db_ms:.2f} ms"
+        )
     share = 1 - statistics.median(wall["chain off"]) / statistics.median(wall["chain on"])
     print(f"  the chain's share of the wall time: {share * 100:.0f} %")
 
 
-def sync_against_single(service: Load, batches: list[tuple[str, list[str]]]) -> None:
+def sync_against_single(url: str, service: Load, batches: list[tuple[str, list[str]]]) -> None:
     """Entries stored per second: sync calls of 100 against single submits, alternating."""
     rates: dict[str, list[float]] = {"single": [], "sync": []}
     for n, (token, days) in enumerate(batches):
+        bench.analyze_diary_tables(url)
         order = ("single", "sync") if n % 2 == 0 else ("sync", "single")
         for kind in order:
             started = time.perf_counter()
@@ -335,14 +356,22 @@ def print_statements(app: Any, service: Load) -> None:
 def run(url: str, secret: str, slots: list[str], args: argparse.Namespace) -> None:
     app, floor_app, chain_off_app = make_apps(url, secret)
     recorded_at = datetime.now(ZoneInfo(bench.ZONE)).isoformat(timespec="seconds")
-    third = len(slots) // 3
-    service = Load(app, bench.DIARY_PATH, slots[:third], recorded_at)
-    floor = Load(floor_app, "/floor", slots[third : 2 * third], recorded_at)
-    chain_off = Load(chain_off_app, bench.DIARY_PATH, slots[2 * third :], recorded_at)
-    cpu_against_floor(service, floor, max(2, args.submits // BLOCK))
-    chain_against_off(service, chain_off, max(2, args.submits // BLOCK // 2))
+    quarter = len(slots) // 4
+    service, rows_floor, floor, chain_off = (
+        Load(target, path, slots[n * quarter : (n + 1) * quarter], recorded_at)
+        for n, (target, path) in enumerate(
+            (
+                (app, bench.DIARY_PATH),
+                (floor_app, bench.ROWS_FLOOR_PATH),
+                (floor_app, "/floor"),
+                (chain_off_app, bench.DIARY_PATH),
+            )
+        )
+    )
+    cpu_against_floor(url, service, rows_floor, floor, max(2, args.submits // BLOCK))
+    chain_against_off(url, service, chain_off, max(2, args.submits // BLOCK // 2))
     batches = sync_batches(app, args.syncs + max(1, args.submits // 100))
-    sync_against_single(service, batches[: args.syncs])
+    sync_against_single(url, service, batches[: args.syncs])
     print_statements(app, service)
     # CPU time, not wall time: what the serving thread itself spends (waiting for the
     # database is the database's share, seen in the wall-time benchmarks).
@@ -369,7 +398,7 @@ def main() -> None:
     parser.add_argument("--sync", action="store_true", help="profile /sync (100 per call)")
     parser.add_argument("--syncs", type=int, default=6, help="sync calls against single submits")
     args = parser.parse_args()
-    participants = max(1000, args.submits * 5 + args.syncs * 40)
+    participants = max(1000, args.submits * 7 + args.syncs * 40)
     secret = secrets.token_urlsafe(48)
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     with bench.bench_database() as url, tempfile.TemporaryDirectory() as tmp:
