@@ -182,7 +182,7 @@ def database_cpu() -> dict[int, tuple[str, int]]:
     What it is: `backend` (a client's connection), `autovacuum`, or `background` (WAL
     writer, checkpointer, ...). The service's pooled connections live across a run, so
     the difference around a run is the database's CPU for that server's requests; an
-    autovacuum worker that ends within the run takes its ticks with it.
+    autovacuum worker that ends within the run takes its CPU time with it.
     """
     found: dict[int, tuple[str, int]] = {}
     for entry in os.scandir("/proc"):
@@ -704,8 +704,10 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
     # Fresh (participant, day) slots for every diary request: 60,000 participants x 3
-    # days last 3 rounds x 2 runs at up to 1,800 requests/s (a warning says otherwise).
-    args.slots_per_run = 1800 * args.duration  # a third server shares the diary's slots
+    # days last 3 rounds x 2 runs at up to 1,800 requests/s. `--chain-off` and
+    # `--diary-rows` draw on the same slots: raise --participants (a warning says when
+    # a run ran out).
+    args.slots_per_run = 1800 * args.duration
     args.slots_per_warmup = 1800 * WARMUP_SECONDS
     load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     secret = secrets.token_urlsafe(48)
