@@ -17,7 +17,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import jwt
 from argon2 import PasswordHasher
@@ -25,7 +25,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema
-from sqlalchemy.orm import lazyload
+from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from api.clock import utcnow
 from api.errors import Forbidden, Unauthorized
@@ -35,9 +36,11 @@ from api.models.base import INTEGER_MAX
 from api.parsing import DiaryParser
 from api.view_roles import admit
 
-# The participant's own row, its site not joined: few routes need the site (they load it
-# on first use), while every participant request pays for the join and its objects.
-_LEAN_PARTICIPANT = (lazyload(Participant.site),)
+# A participant's row by Core, its site not joined: a diary submit (most participant
+# requests) reads only its columns and needs no ORM object; routes that do get one made
+# from this row (`Principal.participant`), and load the site on first use.
+_PARTICIPANTS = cast(Table, Participant.__table__)
+_PARTICIPANT_BY_ID = select(_PARTICIPANTS).where(_PARTICIPANTS.c.id == bindparam("id"))
 
 ALGORITHM = "HS256"
 STAFF_ROLES = ("coordinator", "monitor", "admin")
@@ -90,7 +93,19 @@ class Principal:
     # Site ids the caller may see; None means every site (monitor, admin).
     site_ids: frozenset[int] | None
     staff: StaffUser | None = None
-    participant: Participant | None = None
+    # A participant's `participants` row as read for this request's session check.
+    participant_row: Row[Any] | None = None
+
+    @functools.cached_property
+    def participant(self) -> Participant | None:
+        """The calling participant as an ORM object in this request's session.
+
+        Made from `participant_row` on first use, with no second query: the routes that
+        change or walk the participant use it, while a diary submit reads the row alone.
+        """
+        if self.participant_row is None:
+            return None
+        return _attached_participant(self.participant_row)
 
     @property
     def is_staff(self) -> bool:
@@ -108,14 +123,25 @@ def principal_for_staff(staff: StaffUser) -> Principal:
     return Principal("staff", staff.id, staff.role, site_ids, staff=staff)
 
 
-def principal_for_participant(participant: Participant) -> Principal:
+def principal_for_participant(row: Row[Any]) -> Principal:
+    """The principal of a participant, from their `participants` row."""
     return Principal(
-        "participant",
-        participant.id,
-        PARTICIPANT,
-        frozenset({participant.site_id}),
-        participant=participant,
+        "participant", row.id, PARTICIPANT, frozenset({row.site_id}), participant_row=row
     )
+
+
+def _attached_participant(row: Row[Any]) -> Participant:
+    """The participant of `row` in the session, as loaded from it: the object already in
+    the identity map if the request has one, else a new one made persistent from the row
+    (`make_transient_to_detached`), clean, so nothing is written unless it changes."""
+    session = db.session()
+    existing = session.identity_map.get(session.identity_key(Participant, row.id))
+    if isinstance(existing, Participant):
+        return existing
+    participant = Participant(**row._mapping)
+    make_transient_to_detached(participant)
+    session.add(participant)
+    return participant
 
 
 def issue_access_token(kind: str, subject_id: int, role: str, epoch: int) -> tuple[str, int]:
@@ -223,10 +249,10 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
             raise Unauthorized("The session is no longer valid.", error="session_revoked")
         return principal_for_staff(staff)
     if kind == "participant":
-        participant = db.session.get(Participant, subject_id, options=_LEAN_PARTICIPANT)
-        if participant is None or participant.auth_epoch != claims.get("ep"):
+        row = db.session.connection().execute(_PARTICIPANT_BY_ID, {"id": subject_id}).first()
+        if row is None or row.auth_epoch != claims.get("ep"):
             raise Unauthorized("The session is no longer valid.", error="session_revoked")
-        return principal_for_participant(participant)
+        return principal_for_participant(row)
     raise Unauthorized("The access token is invalid.", error="invalid_token")
 
 

@@ -310,3 +310,72 @@ def test_failed_login_counts_live_in_redis_when_configured(app, tmp_path, databa
     # The in-memory default forgets: a new process would start from zero.
     third = create_app({**config, "RATELIMIT_STORAGE_URI": "memory://"})
     assert attempt(third) == 401
+
+
+# --- the participant principal --------------------------------------------------------------
+
+
+def _participant_request(app, factory):
+    participant = factory.participant()
+    token = factory.token(participant)
+    return participant, app.test_request_context(headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_participants_object_is_made_from_the_row_read_at_authentication(app, factory):
+    """`Principal.participant` costs no second query, and is the session's clean object."""
+    from sqlalchemy import event, inspect
+
+    from api.auth import current_principal
+    from api.extensions import db
+
+    participant, context = _participant_request(app, factory)
+    with context:
+        principal = current_principal()
+        assert principal.participant_row is not None
+        assert principal.participant_row.study_code == participant.study_code
+        sent: list[str] = []
+
+        def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            sent.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            made = principal.participant
+            assert made is principal.participant
+            assert made.study_code == participant.study_code
+            assert made.enrolled_on == participant.enrolled_on
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert sent == []
+        assert made in db.session
+        assert not inspect(made).modified and made not in db.session.dirty
+
+
+def test_a_participant_already_in_the_session_is_the_principals_object(app, factory):
+    """No second object for one identity: the session's own is handed out."""
+    from api.auth import current_principal
+    from api.extensions import db
+    from api.models import Participant
+
+    participant, context = _participant_request(app, factory)
+    with context:
+        principal = current_principal()
+        loaded = db.session.get(Participant, participant.id)
+        assert principal.participant is loaded
+
+
+def test_a_change_through_the_principals_object_is_stored(app, factory):
+    """The object made from the row is a persistent one: its changes are flushed."""
+    from api.auth import current_principal
+    from api.extensions import db
+    from api.models import Participant
+
+    participant, context = _participant_request(app, factory)
+    with context:
+        made = current_principal().participant
+        assert made is not None
+        made.locale = "en" if made.locale == "zh-CN" else "zh-CN"
+        changed_to = made.locale
+        db.session.commit()
+    with app.app_context():
+        assert db.session.get(Participant, participant.id).locale == changed_to

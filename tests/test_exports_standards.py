@@ -36,7 +36,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from flask import current_app
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from api.extensions import db
 from api.models import DiaryEntry, Participant, ScheduleEvent
@@ -107,7 +107,7 @@ class Trial:
             self._phone(p3, "2026-03-01", _scores(1, 0, 0, 0, 0))
             db.session.commit()
             diary_amend.amend(
-                amended,
+                db.session.get(DiaryEntry, amended.id),
                 p1,
                 {"abdominal_distension": 2, "note": "called"},
                 staff,
@@ -155,7 +155,7 @@ class Trial:
         self.factory = factory
 
     @staticmethod
-    def _phone(participant, day: str, values: dict, at: str | None = None) -> DiaryEntry:
+    def _phone(participant, day: str, values: dict, at: str | None = None) -> Row:
         moment = _at(at or f"{day}T21:00:00+08:00")
         submitted = diary.submit(
             participant,

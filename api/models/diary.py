@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
+    Row,
     SmallInteger,
     String,
     Text,
@@ -90,6 +92,11 @@ class DiaryEntry(Base):
     versions: Mapped[list[DiaryEntryVersion]] = relationship(
         back_populates="entry", order_by="DiaryEntryVersion.version"
     )  # loaded where shown: `selectinload` in `services.diary`
+
+
+# An entry as stored: its ORM object, or its `diary_entries` row as Core read or returned
+# it (a submit's). Both carry the columns as attributes, which is all their readers use.
+StoredEntry: TypeAlias = DiaryEntry | Row[Any]
 
 
 class DiaryEntryVersion(Base):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,8 +12,25 @@ from api.models.base import Base, UTCDateTime, between, local_time, one_of
 from api.models.site import Site
 
 ARMS = ("msc", "control")
-PARTICIPANT_STATUSES = ("active", "withdrawn", "completed", "deceased")
+ACTIVE = "active"
+PARTICIPANT_STATUSES = (ACTIVE, "withdrawn", "completed", "deceased")
 LOCALES = ("zh-CN", "en")
+
+
+class ParticipantFacts(Protocol):
+    """What the rules of a request read of a participant: the ORM object, or the row as read
+    at authentication (`Principal.participant_row`), which a diary submit uses as it is."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def site_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def enrolled_on(self) -> date: ...
 
 
 class Participant(Base):
@@ -34,7 +52,7 @@ class Participant(Base):
     enrolled_on: Mapped[date] = mapped_column(Date)
     timezone: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(10))
-    status: Mapped[str] = mapped_column(String(20), default="active", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=ACTIVE, index=True)
     status_reason: Mapped[str | None] = mapped_column(String(1000))
     status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The participant's local day of that change: the diary is expected on the days
@@ -53,7 +71,7 @@ class Participant(Base):
 
     @property
     def is_active(self) -> bool:
-        return self.status == "active"
+        return self.status == ACTIVE
 
     def __repr__(self) -> str:
         return f"<Participant {self.study_code}>"

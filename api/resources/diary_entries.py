@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 
 from api import settings
 from api.access import WRITERS, participant_for, participant_for_writing
@@ -47,6 +47,13 @@ def _me() -> tuple[Principal, Participant]:
     return principal, principal.participant
 
 
+def _my_row() -> tuple[Principal, Row[Any]]:
+    """The caller and their row as read at authentication: all a submit or a sync reads."""
+    principal = current_principal()
+    assert principal.participant_row is not None
+    return principal, principal.participant_row
+
+
 def _writable(participant_id: int) -> tuple[Principal, Participant]:
     principal = current_principal()
     return principal, participant_for_writing(principal, participant_id)
@@ -56,19 +63,23 @@ def _study() -> StudyConfig:
     return settings.study()
 
 
-def _answer(
-    submission: service.Submission, *, with_versions: bool = False
-) -> tuple[DiaryEntry, int]:
-    """201 for a new entry, 200 for a replay: the rows as written, kept past the commit.
-
-    The answer shows what this request has just written, so the values in memory are the
-    stored ones: the entry (and its versions, where shown) leave the session before the
-    commit (`Session.expunge`), which then has nothing of theirs to expire and reload.
-    """
+def _answer(submission: service.Submission) -> tuple[Row[Any], int]:
+    """201 for a new entry, 200 for a replay: the entry's row, as written or stored."""
     entry = submission.entry
     blp.set_etag(service.etag_data(entry))
+    db.session.commit()
+    return entry, 201 if submission.created else 200
+
+
+def _answer_with_versions(
+    submission: service.Submission, participant_id: int
+) -> tuple[DiaryEntry, int]:
+    """`_answer` for the staff view: the entry with every version, read in the submit's
+    transaction and kept past the commit (`Session.expunge`: nothing to expire and reload)."""
+    entry = service.entry_of(participant_id, submission.entry.id, with_versions=True)
+    blp.set_etag(service.etag_data(entry))
     session = db.session()
-    for version in entry.versions if with_versions else ():  # loaded now, if at all
+    for version in entry.versions:
         session.expunge(version)
     session.expunge(entry)
     session.commit()
@@ -92,9 +103,9 @@ class MyEntries(MethodView):
     @blp.response(201, DiaryEntrySchema)
     @blp.alt_response(200, schema=DiaryEntrySchema, description=REPLAY, success=True)
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict[str, Any]) -> tuple[DiaryEntry, int]:
+    def post(self, body: dict[str, Any]) -> tuple[Row[Any], int]:
         """Submit the entry for a diary day (idempotent by `client_entry_id`)."""
-        principal, participant = _me()
+        principal, participant = _my_row()
         actor = principal.audit_actor()
         return _answer(service.submit(participant, body, actor, utcnow(), _study()))
 
@@ -106,7 +117,7 @@ class MyEntriesSync(MethodView):
     @blp.response(200, DiarySyncResponseSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Submit up to 100 queued entries; each gets its own result."""
-        principal, participant = _me()
+        principal, participant = _my_row()
         results = sync(participant, body["entries"], principal.audit_actor(), utcnow(), _study())
         record_diary_outcomes(result["status"] for result in results)
         return {"results": results}
@@ -174,7 +185,7 @@ class ParticipantEntries(MethodView):
         submission = service.submit(
             participant, body, principal.audit_actor(), utcnow(), _study(), reason=reason
         )
-        return _answer(submission, with_versions=True)
+        return _answer_with_versions(submission, participant.id)
 
 
 @blp.route("/participants/<int:participant_id>/diary-entries/<int:entry_id>")

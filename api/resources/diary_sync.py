@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from api.audit import Actor
 from api.errors import DomainError
 from api.extensions import db
-from api.models import Participant
+from api.models.participant import ParticipantFacts
 from api.schemas.diary import DiaryEntryCreateSchema, DiaryEntrySchema
 from api.services import diary as service
 from api.study import StudyConfig
@@ -23,7 +23,7 @@ _ENTRY = DiaryEntrySchema()
 
 
 def sync(
-    participant: Participant, items: list[Any], actor: Actor, now: datetime, study: StudyConfig
+    participant: ParticipantFacts, items: list[Any], actor: Actor, now: datetime, study: StudyConfig
 ) -> list[dict[str, Any]]:
     """One result per queued entry: the whole queue in one transaction where it can be.
 
@@ -33,10 +33,8 @@ def sync(
     all). Any other queue, and any queue whose single transaction fails, is stored one
     entry at a time (`_sync_each`), as before.
     """
-    # One request, one reading of the participant (as for a single submit): detached,
-    # it is not expired by each entry's commit and read again for the next entry.
-    if participant in db.session:
-        db.session.expunge(participant)
+    # `participant` is a row (as read at authentication), not an ORM object: each entry's
+    # commit leaves it as it is, and no entry reads it again.
     loaded = [_loaded(item) for item in items]
     queue = [values for values in loaded if isinstance(values, dict)]
     if service.keys_and_days_distinct(queue):
@@ -64,7 +62,7 @@ def _loaded(item: Any) -> dict[str, Any] | ValidationError:
 
 
 def _sync_at_once(
-    participant: Participant,
+    participant: ParticipantFacts,
     items: list[Any],
     loaded: list[dict[str, Any] | ValidationError],
     queue: list[dict[str, Any]],
@@ -87,7 +85,7 @@ def _sync_at_once(
 
 
 def _sync_each(
-    participant: Participant,
+    participant: ParticipantFacts,
     items: list[Any],
     loaded: list[dict[str, Any] | ValidationError],
     actor: Actor,
@@ -163,12 +161,12 @@ def _failure(exc: Exception) -> dict[str, Any]:
 
 
 def _rolled_back() -> None:
-    """Roll back, and forget the entries made from the rolled-back INSERTs.
+    """Roll back, and forget what the rolled-back INSERTs put in the session.
 
-    They joined the session as stored rows (`service._joined`), so a rollback only
-    expires them; left in the identity map, one would clash with the next entry given
-    its id (SQLite hands a rolled-back rowid out again). The participant is detached
-    and nothing else of this request lives in the session.
+    The entries are rows, never in the session, but an alert raised for one is an ORM
+    object made from its INSERT's answer: a rollback only expires it, and left in the
+    identity map it would clash with the next alert given its id (SQLite hands a
+    rolled-back rowid out again). Nothing else of this request lives in the session.
     """
     try:
         db.session.rollback()

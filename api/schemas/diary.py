@@ -54,6 +54,11 @@ class _EntryFieldsSchema(BaseSchema):
     recorded_at = DeviceDateTime("recorded_offset_minutes", dump_only=True)
     source = fields.String(dump_only=True, metadata={"enum": list(ENTRY_SOURCES)})
 
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        """Each field by attribute: an entry is an ORM object or a Core row, and a row's
+        `[]` takes positions only (marshmallow tries `[]` first, raising for every field)."""
+        return getattr(obj, attr, default)
+
 
 class DiaryEntrySchema(_EntryFieldsSchema):
     """An entry as it stands now (the participant's and the staff's read)."""

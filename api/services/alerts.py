@@ -10,7 +10,9 @@ from sqlalchemy import Select, func, select, update
 from api.audit import Actor, record_audit, snapshot
 from api.errors import Conflict
 from api.extensions import db, dml_result
-from api.models import AdverseEvent, Alert, DiaryEntry, Participant, Site
+from api.models import AdverseEvent, Alert, Participant, Site
+from api.models.diary import StoredEntry
+from api.models.participant import ParticipantFacts
 from api.services.rules import Refused
 from api.services.upsert import insert_unless_taken
 from api.settings import study as current_study
@@ -20,7 +22,7 @@ _SYMPTOM_KINDS = ("symptom", "symptom_urgent")
 
 
 def raise_alert(
-    participant: Participant,
+    participant: ParticipantFacts,
     kind: str,
     dedupe_key: str,
     now: datetime,
@@ -58,7 +60,7 @@ def symptom_alert_kind(discomfort_grade: int) -> str | None:
 
 
 def symptom_alert_for_entry(
-    entry: DiaryEntry, participant: Participant, now: datetime
+    entry: StoredEntry, participant: ParticipantFacts, now: datetime
 ) -> Alert | None:
     """Raise the alert an entry's discomfort grade calls for, in the entry's transaction.
 

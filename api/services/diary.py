@@ -6,6 +6,10 @@ insert was kept out. Every state an entry ever had is an immutable `DiaryEntryVe
 (version 1 is the original), written in the same transaction as the entry, its audit
 row and any symptom alert. A new entry's version and audit row are Core inserts, linked
 into the participant's hash chain by `api.chain.insert_chained`: no unit of work.
+
+A submit works on rows, not ORM objects: the participant as read at authentication
+(`Principal.participant_row`), the entry as its INSERT returned it, a replay's entry as
+read by Core. Nothing joins the session, so nothing is expired, flushed or reloaded.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import RowMapping, Select, Table, select
+from sqlalchemy import Row, Select, Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached, selectinload
+from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Executable
 
 from api.audit import Actor, snapshot
@@ -26,8 +30,9 @@ from api.chain import insert_chained
 from api.clock import utcnow
 from api.errors import Conflict, DomainError, NotFound
 from api.extensions import db
-from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion, Participant
-from api.models.diary import SCORE_FIELDS, utc_offset_minutes
+from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion
+from api.models.diary import SCORE_FIELDS, StoredEntry, utc_offset_minutes
+from api.models.participant import ParticipantFacts
 from api.services.alerts import symptom_alert_for_entry
 from api.services.diary_rules import check_active, check_diary_day, day_end, is_late
 from api.study import StudyConfig
@@ -35,6 +40,7 @@ from api.study import StudyConfig
 __all__ = [
     "AUDITED_FIELDS",
     "VALUE_FIELDS",
+    "StoredEntry",
     "Submission",
     "day_end",
     "is_late",
@@ -46,20 +52,21 @@ __all__ = [
 VALUE_FIELDS = (*SCORE_FIELDS, "note")
 AUDITED_FIELDS = ("diary_date", *VALUE_FIELDS, "recorded_at", "late", "source", "version")
 # Declarative `__table__` is typed as a FromClause; these models map plain tables.
+ENTRIES = cast(Table, DiaryEntry.__table__)
 VERSIONS = cast(Table, DiaryEntryVersion.__table__)
 AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 @dataclass(frozen=True)
 class Submission:
-    """The outcome of a submit: the stored entry and whether this call created it."""
+    """The outcome of a submit: the stored entry's row and whether this call created it."""
 
-    entry: DiaryEntry
+    entry: Row[Any]
     created: bool
 
 
 def version_values(
-    entry: DiaryEntry,
+    entry: StoredEntry,
     actor: Actor,
     now: datetime,
     reason: str | None,
@@ -101,7 +108,7 @@ def new_version(
     return DiaryEntryVersion(entry=entry, **version_values(entry, actor, now, reason, recorded_at))
 
 
-def _audit_created(entry: DiaryEntry, actor: Actor, reason: str | None) -> dict[str, Any]:
+def _audit_created(entry: StoredEntry, actor: Actor, reason: str | None) -> dict[str, Any]:
     """The `diary_entry.created` audit row, as `api.audit.record_audit` would write it."""
     return {
         "at": utcnow(),
@@ -117,46 +124,36 @@ def _audit_created(entry: DiaryEntry, actor: Actor, reason: str | None) -> dict[
     }
 
 
-def find(participant_id: int, **by: Any) -> DiaryEntry | None:
-    """This participant's entry with the given column values, if there is one."""
-    return db.session.scalar(select(DiaryEntry).filter_by(participant_id=participant_id, **by))
+def find(participant_id: int, **by: Any) -> Row[Any] | None:
+    """This participant's entry row with the given column values, if there is one."""
+    stmt = select(ENTRIES).filter_by(participant_id=participant_id, **by)
+    return db.session.connection().execute(stmt).one_or_none()
 
 
-def _insert_unless_taken(row: dict[str, Any]) -> DiaryEntry | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the new entry, or None when one of the
-    unique constraints (participant + day, participant + client key) already holds a row.
+def _insert_unless_taken(row: dict[str, Any]) -> Row[Any] | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the new entry's row, or None when one of
+    the unique constraints (participant + day, participant + client key) already holds a row.
 
     One statement decides, also against a concurrent writer: PostgreSQL makes the second
     insert wait for the first transaction and then skip; SQLite takes the write lock
     first. No savepoint and no exception path are needed.
     """
-    stored = db.session.connection().execute(_insert_statement(), row).one_or_none()
-    return None if stored is None else _joined(stored._mapping)
+    return db.session.connection().execute(_insert_statement(), row).one_or_none()
 
 
-def _insert_all_unless_taken(rows: list[dict[str, Any]]) -> dict[uuid.UUID, DiaryEntry]:
+def _insert_all_unless_taken(rows: list[dict[str, Any]]) -> dict[uuid.UUID, Row[Any]]:
     """The same INSERT for many rows (batched into multi-row VALUES by SQLAlchemy's
-    "insertmanyvalues"): the new entries by `client_entry_id`; rows kept out are absent."""
+    "insertmanyvalues"): the new entries' rows by `client_entry_id`; rows kept out are absent."""
     if not rows:
         return {}
     stored = db.session.connection().execute(_insert_statement(), rows).all()
-    return {row.client_entry_id: _joined(row._mapping) for row in stored}
-
-
-def _joined(stored: RowMapping) -> DiaryEntry:
-    """The entry of a returned row (no ORM loading): it joins the session as the stored
-    row it is, with nothing pending."""
-    entry = DiaryEntry(**stored)
-    make_transient_to_detached(entry)
-    db.session.add(entry)
-    return entry
+    return {row.client_entry_id: row for row in stored}
 
 
 def _insert_statement() -> Executable:
     return _INSERT_UNLESS_TAKEN[db.session.get_bind().dialect.name]
 
 
-ENTRIES = cast(Table, DiaryEntry.__table__)
 # Built once: the row travels as parameters, so each call skips building, coercing and
 # cache-keying a statement.
 _INSERT_UNLESS_TAKEN = {
@@ -183,7 +180,7 @@ def _replay_or_conflict(
 
 
 def _entry_row(
-    participant: Participant, values: dict[str, Any], actor: Actor, now: datetime, late: bool
+    participant: ParticipantFacts, values: dict[str, Any], actor: Actor, now: datetime, late: bool
 ) -> dict[str, Any]:
     staff = actor[0] == "staff"
     recorded_at: datetime = values.get("recorded_at") or now
@@ -211,7 +208,7 @@ def _keyed(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checked_row(
-    participant: Participant,
+    participant: ParticipantFacts,
     values: dict[str, Any],
     actor: Actor,
     now: datetime,
@@ -237,7 +234,7 @@ def _stored_or_refused(
 
 
 def _chain_created(
-    entries: list[DiaryEntry], actor: Actor, now: datetime, reason: str | None
+    entries: list[Row[Any]], actor: Actor, now: datetime, reason: str | None
 ) -> None:
     """The new entries' version 1 and `diary_entry.created` audit rows: one chained INSERT."""
     insert_chained(
@@ -248,7 +245,7 @@ def _chain_created(
 
 
 def submit(
-    participant: Participant,
+    participant: ParticipantFacts,
     values: dict[str, Any],
     actor: Actor,
     now: datetime,
@@ -290,7 +287,7 @@ def keys_and_days_distinct(queue: list[dict[str, Any]]) -> bool:
 
 
 def submit_many(
-    participant: Participant,
+    participant: ParticipantFacts,
     queue: list[dict[str, Any]],
     actor: Actor,
     now: datetime,
@@ -328,7 +325,7 @@ def submit_many(
 def _queued_outcome(
     participant_id: int,
     values: dict[str, Any],
-    stored: dict[uuid.UUID, DiaryEntry],
+    stored: dict[uuid.UUID, Row[Any]],
     refusal: DomainError | None,
 ) -> Submission | DomainError:
     """One queued entry's outcome once the queue's INSERT ran: created when its row went
@@ -371,6 +368,6 @@ def entries_of(
     return stmt.order_by(DiaryEntry.diary_date.desc())
 
 
-def etag_data(entry: DiaryEntry) -> dict[str, int]:
+def etag_data(entry: StoredEntry) -> dict[str, int]:
     """What an entry's ETag is computed from: the same in every answer that shows it."""
     return {"id": entry.id, "version": entry.version}

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from api.errors import Conflict
 from api.models import DiaryEntry, Participant
+from api.models.participant import ACTIVE, ParticipantFacts
 from api.services.participants import local_today
 from api.services.rules import Refused
 from api.services.schedule import add_months
@@ -32,9 +33,9 @@ def is_late(
     return completed >= day_end(diary_date, zone)
 
 
-def check_active(participant: Participant) -> None:
+def check_active(participant: ParticipantFacts) -> None:
     """Withdrawn, completed or deceased participants keep no diary."""
-    if not participant.is_active:
+    if participant.status != ACTIVE:
         raise Refused(
             "participant",
             f"The participant is {participant.status}; the diary is closed.",
@@ -43,7 +44,7 @@ def check_active(participant: Participant) -> None:
 
 
 def check_diary_day(
-    participant: Participant,
+    participant: ParticipantFacts,
     diary_date: date,
     now: datetime,
     study: StudyConfig,

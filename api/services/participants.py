@@ -16,6 +16,7 @@ from api.clock import utcnow
 from api.errors import Invalid
 from api.extensions import db
 from api.models import ActivationCode, Participant, Site
+from api.models.participant import ParticipantFacts
 from api.services import schedule
 from api.services.rules import Refused
 from api.services.sessions import normalise_activation_code, revoke_all_sessions
@@ -33,7 +34,7 @@ def study_config() -> StudyConfig:
     return study()
 
 
-def local_today(participant: Participant, now: datetime) -> date:
+def local_today(participant: ParticipantFacts, now: datetime) -> date:
     """The participant's calendar date at `now`, in their own time zone (DST included)."""
     return now.astimezone(ZoneInfo(participant.timezone)).date()
 
