@@ -170,9 +170,12 @@ def insert_chained(session: Session, *batches: Batch) -> None:
     """INSERT new rows of chained tables with Core, linked as the ORM path links them.
 
     No unit of work, no objects. The rows are linked in order. On PostgreSQL the trigger
-    numbers and links them, and every batch goes in one statement (the batches before the
-    last as data-modifying CTEs): one round trip for an entry's version and audit row.
-    Elsewhere the session links them and moves the heads in the same transaction.
+    numbers and links them: batches of one row each (a submit's version and audit row) go
+    in one statement, the batches before the last as data-modifying CTEs, so one round
+    trip; larger batches (a synced queue's) go as one executemany per table, a statement
+    compiled once whatever the count, where one VALUES list of them all would be built,
+    compiled and parsed anew for every queue. Elsewhere the session links them and moves
+    the heads in the same transaction.
     """
     batches = tuple((table, rows) for table, rows in batches if rows)
     if not batches:
@@ -193,7 +196,11 @@ def insert_chained(session: Session, *batches: Batch) -> None:
                 key = chain_key_for_row(row)
                 digest = content_digest(table, key, row)
                 row.update(chain_key=key, seq=None, prev_hash=None, row_hash=digest)
-        _one_statement(connection, batches)
+        if all(len(rows) == 1 for _, rows in batches):
+            _one_statement(connection, batches)
+        else:
+            for table, rows in batches:
+                connection.execute(_insert_of(table), rows)
         return
     lock_heads(session, connection, sorted(keys))
     heads = heads_of(session)
@@ -209,19 +216,11 @@ def insert_chained(session: Session, *batches: Batch) -> None:
 
 
 def _one_statement(connection: Connection, batches: tuple[Batch, ...]) -> None:
-    """The last batch's INSERT carrying the others as CTEs (PostgreSQL runs them all).
-
-    One row per batch (the diary's case) runs a statement built once per shape, its
-    values as parameters; several rows per batch build theirs each time.
-    """
-    if all(len(rows) == 1 for _, rows in batches):
-        shape = tuple((table, tuple(rows[0])) for table, rows in batches)
-        params = {f"p{n}_{k}": v for n, (_, rows) in enumerate(batches) for k, v in rows[0].items()}
-        connection.execute(_statement_of_shape(shape), params)
-        return
-    *first, (table, rows) = batches
-    ctes = [insert(t).values(r).cte(f"chained_{n}") for n, (t, r) in enumerate(first)]
-    connection.execute(insert(table).values(rows).add_cte(*ctes))
+    """Batches of one row each as one INSERT, the last carrying the others as CTEs
+    (PostgreSQL runs them all): a statement built once per shape, its values as parameters."""
+    shape = tuple((table, tuple(rows[0])) for table, rows in batches)
+    params = {f"p{n}_{k}": v for n, (_, rows) in enumerate(batches) for k, v in rows[0].items()}
+    connection.execute(_statement_of_shape(shape), params)
 
 
 @functools.cache
