@@ -234,6 +234,39 @@ def test_diary_submitted_through_the_api_joins_the_participants_chain(app, facto
     assert report.ok, report.breaks
 
 
+def test_a_synced_queue_joins_the_participants_chain_in_one_unbroken_run(app, factory, clock):
+    """A queue's versions and audit rows (one executemany per table) link like single ones."""
+    clock.set("2026-03-10T20:00:00+08:00")
+    participant = factory.participant(enrolled_on=date(2026, 3, 1))
+    phone = factory.as_(participant)
+    first = phone.post("/api/v1/me/diary-entries", json=_entry_body("2026-03-10"))
+    assert first.status_code == 201
+    queue = [_entry_body(f"2026-03-0{day}") for day in (9, 8)]  # within the back-fill window
+    answer = phone.post("/api/v1/me/diary-entries/sync", json={"entries": queue})
+    assert [r["status"] for r in answer.json["results"]] == ["created"] * 2
+    rows = chain_rows(app, f"participant:{participant.id}")
+    assert [r[2] for r in rows] == list(range(1, len(rows) + 1))
+    tables = [r[0] for r in rows]
+    assert tables.count("diary_entry_versions") == 3
+    assert tables.count("audit_events") >= 3
+    report = verify(app)
+    assert report.ok, report.breaks
+
+
+def _entry_body(day: str) -> dict[str, Any]:
+    return {
+        "client_entry_id": str(uuid.uuid4()),
+        "diary_date": day,
+        "abdominal_distension": 1,
+        "decreased_appetite": 0,
+        "debilitation": 2,
+        "leg_edema": 0,
+        "discomfort_grade": 1,
+        "note": "ok",
+        "recorded_at": "2026-03-10T19:58:00+08:00",
+    }
+
+
 def test_a_rolled_back_savepoint_leaves_no_gap(app, factory):
     participant = factory.participant()
     with app.app_context():
