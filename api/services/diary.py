@@ -40,7 +40,6 @@ from api.study import StudyConfig
 __all__ = [
     "AUDITED_FIELDS",
     "VALUE_FIELDS",
-    "StoredEntry",
     "Submission",
     "day_end",
     "is_late",
