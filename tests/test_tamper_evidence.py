@@ -205,13 +205,11 @@ def test_the_hash_covers_content_chain_and_place(app, factory):
         assert row_hash(table, event.chain_key, event.seq, event.prev_hash, changed) != stored
 
 
-def test_diary_submitted_through_the_api_joins_the_participants_chain(app, factory, clock):
-    clock.set("2026-03-10T20:00:00+08:00")
-    participant = factory.participant(enrolled_on=date(2026, 3, 1))
-    phone = factory.as_(participant)
-    body = {
+def _entry_body(day: str) -> dict[str, Any]:
+    """A phone's entry for `day` of the test participant, with a new key."""
+    return {
         "client_entry_id": str(uuid.uuid4()),
-        "diary_date": "2026-03-10",
+        "diary_date": day,
         "abdominal_distension": 1,
         "decreased_appetite": 0,
         "debilitation": 2,
@@ -220,6 +218,13 @@ def test_diary_submitted_through_the_api_joins_the_participants_chain(app, facto
         "note": "ok",
         "recorded_at": "2026-03-10T19:58:00+08:00",
     }
+
+
+def test_diary_submitted_through_the_api_joins_the_participants_chain(app, factory, clock):
+    clock.set("2026-03-10T20:00:00+08:00")
+    participant = factory.participant(enrolled_on=date(2026, 3, 1))
+    phone = factory.as_(participant)
+    body = _entry_body("2026-03-10")
     assert phone.post("/api/v1/me/diary-entries", json=body).status_code == 201
     # A replay and a conflicting entry for the same day roll back a savepoint each.
     assert phone.post("/api/v1/me/diary-entries", json=body).status_code == 200
@@ -251,20 +256,6 @@ def test_a_synced_queue_joins_the_participants_chain_in_one_unbroken_run(app, fa
     assert tables.count("audit_events") >= 3
     report = verify(app)
     assert report.ok, report.breaks
-
-
-def _entry_body(day: str) -> dict[str, Any]:
-    return {
-        "client_entry_id": str(uuid.uuid4()),
-        "diary_date": day,
-        "abdominal_distension": 1,
-        "decreased_appetite": 0,
-        "debilitation": 2,
-        "leg_edema": 0,
-        "discomfort_grade": 1,
-        "note": "ok",
-        "recorded_at": "2026-03-10T19:58:00+08:00",
-    }
 
 
 def test_a_rolled_back_savepoint_leaves_no_gap(app, factory):
