@@ -94,7 +94,7 @@ class MyEntries(MethodView):
     @blp.paginate(SelectPage)
     def get(self, query: dict[str, Any]) -> Select[DiaryEntry]:
         """List my entries, newest diary day first."""
-        principal, _ = _me()
+        principal = current_principal()
         return service.entries_of(principal.id, query.get("from_"), query.get("to"))
 
     @blp.auth(PARTICIPANT)
@@ -131,7 +131,7 @@ class MyEntry(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, entry_id: int) -> DiaryEntry:
         """Read one of my entries."""
-        principal, _ = _me()
+        principal = current_principal()
         entry = service.entry_of(principal.id, entry_id)
         blp.set_etag(service.etag_data(entry))
         return entry
