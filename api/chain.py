@@ -76,6 +76,7 @@ __all__ = [
     "chain_heads_snapshot",
     "compare_heads",
     "content_digest",
+    "digested_for_trigger",
     "insert_chained",
     "install_chain_events",
     "link_hash",
@@ -193,9 +194,7 @@ def insert_chained(session: Session, *batches: Batch) -> None:
             lock_in_database(connection, keys)
         for table, rows in batches:
             for row in rows:
-                key = chain_key_for_row(row)
-                digest = content_digest(table, key, row)
-                row.update(chain_key=key, seq=None, prev_hash=None, row_hash=digest)
+                digested_for_trigger(table, row)
         if all(len(rows) == 1 for _, rows in batches):
             _one_statement(connection, batches)
         else:
@@ -213,6 +212,14 @@ def insert_chained(session: Session, *batches: Batch) -> None:
             heads[key] = (seq + 1, digest)
         connection.execute(_insert_of(table), rows)
     move_heads(connection, heads, keys)
+
+
+def digested_for_trigger(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The row, given its chain key and content digest, as PostgreSQL's trigger links it
+    (the trigger sets `seq` and `prev_hash` and turns the digest into the linked hash)."""
+    key = chain_key_for_row(row)
+    row.update(chain_key=key, seq=None, prev_hash=None, row_hash=content_digest(table, key, row))
+    return row
 
 
 def _one_statement(connection: Connection, batches: tuple[Batch, ...]) -> None:

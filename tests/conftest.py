@@ -25,7 +25,7 @@ from api.config import normalise_database_url
 from api.db_roles import MAINTENANCE_SETTING
 from api.extensions import db, limiter_for
 from api.models import Base
-from api.services import login_throttle
+from api.services import entry_ids, login_throttle
 from tests import socket_guard
 from tests.helpers import Factory
 
@@ -186,6 +186,7 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
                 # The audit trail refuses TRUNCATE outside a maintenance session (0008).
                 conn.execute(text(f"SET LOCAL {MAINTENANCE_SETTING} = 'on'"))
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                entry_ids.forget(db.engine)  # the ids it holds are the sequence's again
             else:
                 for name in reversed(tables):
                     conn.execute(text(f"DELETE FROM {name}"))

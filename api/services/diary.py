@@ -14,25 +14,29 @@ read by Core. Nothing joins the session, so nothing is expired, flushed or reloa
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, select
+from sqlalchemy import Connection, Row, Select, Table, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import Executable
 
 from api.audit import Actor, snapshot
-from api.chain import insert_chained
+from api.chain import digested_for_trigger, insert_chained
+from api.chain_locks import chain_enabled
 from api.clock import utcnow
 from api.errors import Conflict, DomainError, NotFound
 from api.extensions import db
 from api.models import AuditEvent, DiaryEntry, DiaryEntryVersion
 from api.models.diary import SCORE_FIELDS, StoredEntry, utc_offset_minutes
 from api.models.participant import ParticipantFacts
+from api.services import entry_ids
 from api.services.alerts import symptom_alert_for_entry
 from api.services.diary_rules import check_active, check_diary_day, day_end, is_late
 from api.study import StudyConfig
@@ -243,6 +247,103 @@ def _chain_created(
     )
 
 
+def _store_created(
+    row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
+) -> Row[Any] | None:
+    """The new entry with its version 1 and audit row, or None when a unique constraint
+    kept the entry out (and then nothing else was written)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        entry = _insert_with_history(connection, row, actor, now, reason)
+        if entry is not None or not _id_taken(connection, row["id"]):
+            return entry
+        # The reserved id is someone else's: the sequence was set back under this
+        # process. Drop its reserved ids and let the database pick this one.
+        entry_ids.forget(connection.engine)
+        del row["id"]
+    entry = _insert_unless_taken(row)
+    if entry is not None:
+        _chain_created([entry], actor, now, reason)
+    return entry
+
+
+def _insert_with_history(
+    connection: Connection, row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
+) -> Row[Any] | None:
+    """PostgreSQL: the entry (ON CONFLICT DO NOTHING), its version 1 and its audit row in
+    one statement, one round trip. Version and audit row are inserted from the entry's
+    RETURNING, so an entry kept out takes them with it. Their hashes cover the entry's
+    id, so the id is reserved first (`entry_ids`), not left to the INSERT."""
+    row["id"] = entry_ids.next_entry_id(connection)
+    stored = _as_stored(row)
+    audit = _audit_created(stored, actor, reason)
+    version = {"entry_id": row["id"], **version_values(stored, actor, now, reason)}
+    if chain_enabled():
+        digested_for_trigger(AUDIT_EVENTS, audit)
+        digested_for_trigger(VERSIONS, version)
+    statement = _with_history_statement(tuple(row), tuple(audit), tuple(version))
+    params = {f"e_{name}": value for name, value in row.items()}
+    params.update((f"a_{k}", v) for k, v in audit.items() if k not in _AUDIT_FROM_ENTRY)
+    params.update((f"v_{k}", v) for k, v in version.items() if k not in _VERSION_FROM_ENTRY)
+    return connection.execute(statement, params).one_or_none()
+
+
+# The columns of version 1 and of its audit row that are the entry's own, taken from the
+# entry's RETURNING (their values are the same, and each one less is a parameter less:
+# psycopg caches the conversion of a statement of at most 50 parameters and 4 kB).
+_AUDIT_FROM_ENTRY = {"entity_id": "id", "participant_id": "participant_id"}
+_VERSION_FROM_ENTRY = {
+    "entry_id": "id",
+    **{name: name for name in ("participant_id", "version", "diary_date", *VALUE_FIELDS)},
+    **{name: name for name in ("recorded_at", "recorded_offset_minutes")},
+}
+
+
+def _as_stored(row: dict[str, Any]) -> SimpleNamespace:
+    """The entry's row as the database hands it back (instants in UTC), by attribute."""
+    return SimpleNamespace(
+        **{k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
+    )
+
+
+def _id_taken(connection: Connection, entry_id: int) -> bool:
+    taken = select(ENTRIES.c.id).where(ENTRIES.c.id == entry_id)
+    return connection.execute(taken).first() is not None
+
+
+@functools.cache
+def _with_history_statement(
+    entry_columns: tuple[str, ...], audit_columns: tuple[str, ...], version_columns: tuple[str, ...]
+) -> Select[Any]:
+    """WITH entry AS (INSERT … ON CONFLICT DO NOTHING RETURNING *), audit AS (INSERT …
+    SELECT … FROM entry), version AS (INSERT … SELECT … FROM entry) SELECT * FROM entry.
+
+    Built once per shape. Values are parameters (prefixed e_, a_, v_ by table; the
+    psycopg dialect casts each to its column's type), except the columns the history
+    takes from the entry.
+    """
+    entry = (
+        pg_insert(ENTRIES)
+        .values({c: bindparam(f"e_{c}", type_=ENTRIES.c[c].type) for c in entry_columns})
+        .on_conflict_do_nothing()
+        .returning(*ENTRIES.c)
+        .cte("entry")
+    )
+
+    def from_entry(table: Table, prefix: str, columns: tuple[str, ...], own: dict[str, str]) -> Any:
+        values = [
+            entry.c[own[name]]
+            if name in own
+            else bindparam(f"{prefix}_{name}", type_=table.c[name].type)
+            for name in columns
+        ]
+        return insert(table).from_select(list(columns), select(*values).select_from(entry))
+
+    audit = from_entry(AUDIT_EVENTS, "a", audit_columns, _AUDIT_FROM_ENTRY).cte("audit")
+    version = from_entry(VERSIONS, "v", version_columns, _VERSION_FROM_ENTRY).cte("version")
+    return select(entry).add_cte(audit, version)
+
+
 def submit(
     participant: ParticipantFacts,
     values: dict[str, Any],
@@ -264,10 +365,9 @@ def submit(
         row = _checked_row(participant, values, actor, now, study)
     except DomainError as refusal:
         return _stored_or_refused(participant.id, values["client_entry_id"], refusal)
-    entry = _insert_unless_taken(row)
+    entry = _store_created(row, actor, now, reason)
     if entry is None:
         return _replay_or_conflict(participant.id, values["client_entry_id"], values["diary_date"])
-    _chain_created([entry], actor, now, reason)
     symptom_alert_for_entry(entry, participant, now)
     return Submission(entry, created=True)
 
