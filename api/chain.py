@@ -171,9 +171,9 @@ def insert_chained(session: Session, *batches: Batch) -> None:
     """INSERT new rows of chained tables with Core, linked as the ORM path links them.
 
     No unit of work, no objects. The rows are linked in order. On PostgreSQL the trigger
-    numbers and links them: batches of one row each (a submit's version and audit row) go
-    in one statement, the batches before the last as data-modifying CTEs, so one round
-    trip; larger batches (a synced queue's) go as one executemany per table, a statement
+    numbers and links them: batches of one row each (one new entry's version and audit
+    row) go in one statement, the batches before the last as data-modifying CTEs, so one
+    round trip; larger batches (a synced queue's) go as one executemany per table, a statement
     compiled once whatever the count, where one VALUES list of them all would be built,
     compiled and parsed anew for every queue. Elsewhere the session links them and moves
     the heads in the same transaction.

@@ -5,7 +5,9 @@ ON CONFLICT DO NOTHING and the unique constraints decide; Python only looks up *
 insert was kept out. Every state an entry ever had is an immutable `DiaryEntryVersion` row
 (version 1 is the original), written in the same transaction as the entry, its audit
 row and any symptom alert. A new entry's version and audit row are Core inserts, linked
-into the participant's hash chain by `api.chain.insert_chained`: no unit of work.
+into the participant's hash chain: no unit of work. On PostgreSQL a single submit sends
+entry, version and audit row as one statement, its id reserved first (`entry_ids`); a
+synced queue, and SQLite, insert the entries and then their history (`insert_chained`).
 
 A submit works on rows, not ORM objects: the participant as read at authentication
 (`Principal.participant_row`), the entry as its INSERT returned it, a replay's entry as
