@@ -20,7 +20,8 @@ numbers and links the row and moves the head, inside the INSERT: no extra round 
 per submission. On SQLite, where a statement costs no round trip and writes are
 serialised anyway (``BEGIN IMMEDIATE``), the session does the same in Python: it reads
 the heads once per transaction and updates them once per flush. Rows written with Core
-(`insert_chained`, the diary's hot path) are linked the same way, without a flush.
+(`insert_chained`; `digested_for_trigger` for a diary submit's one statement on
+PostgreSQL) are linked the same way, without a flush.
 
 Rows of these tables are never updated or deleted: the ORM refuses it (`chain_guards`),
 and on PostgreSQL a trigger (migration 0003) refuses it in the database too, and TRUNCATE

@@ -186,11 +186,11 @@ def _clean_state(request: pytest.FixtureRequest, clock: Clock) -> Iterator[None]
                 # The audit trail refuses TRUNCATE outside a maintenance session (0008).
                 conn.execute(text(f"SET LOCAL {MAINTENANCE_SETTING} = 'on'"))
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-                entry_ids.forget(db.engine)  # the ids it holds are the sequence's again
             else:
                 for name in reversed(tables):
                     conn.execute(text(f"DELETE FROM {name}"))
             conn.execute(text("UPDATE sites SET next_participant_number = 1"))
+        entry_ids.forget_all()  # reserved ids are the reset sequence's to give again
 
 
 @pytest.fixture

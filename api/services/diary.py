@@ -171,12 +171,23 @@ def _replay_or_conflict(
     participant_id: int, client_entry_id: uuid.UUID, diary_date: date
 ) -> Submission:
     """After the database kept an insert out: the stored twin (replay) or a 409."""
+    outcome = _kept_out(participant_id, client_entry_id, diary_date)
+    if outcome is None:  # rows are never deleted, so one of the two must exist
+        raise RuntimeError("diary entry insert skipped without a conflicting row")
+    return outcome
+
+
+def _kept_out(
+    participant_id: int, client_entry_id: uuid.UUID, diary_date: date
+) -> Submission | None:
+    """The stored twin (replay) or a 409, or None when the participant has neither: then
+    only an entry's reserved id can have kept its insert out."""
     stored = find(participant_id, client_entry_id=client_entry_id)
     if stored is not None:
         return Submission(stored, created=False)
     existing = find(participant_id, diary_date=diary_date)
-    if existing is None:  # rows are never deleted, so one of the two must exist
-        raise RuntimeError("diary entry insert skipped without a conflicting row")
+    if existing is None:
+        return None
     raise Conflict(
         f"There is already an entry for {diary_date.isoformat()}; amend it instead.",
         error="entry_exists_for_date",
@@ -255,18 +266,23 @@ def _store_created(
     """The new entry with its version 1 and audit row, or None when a unique constraint
     kept the entry out (and then nothing else was written)."""
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        entry = _insert_with_history(connection, row, actor, now, reason)
-        if entry is not None or not _id_taken(connection, row["id"]):
-            return entry
-        # The reserved id is someone else's: the sequence was set back under this
-        # process. Drop its reserved ids and let the database pick this one.
-        entry_ids.forget(connection.engine)
-        del row["id"]
+    if connection.dialect.name == "postgresql" and "id" not in row:
+        return _insert_with_history(connection, row, actor, now, reason)
     entry = _insert_unless_taken(row)
     if entry is not None:
         _chain_created([entry], actor, now, reason)
     return entry
+
+
+def _store_with_database_id(
+    row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
+) -> Row[Any] | None:
+    """The insert was kept out by its reserved id alone: the sequence was set back under
+    this process (a restore, a test's reset). Drop the ids it holds; the database picks."""
+    if "id" not in row:  # rows are never deleted, so a twin or the day's entry must exist
+        raise RuntimeError("diary entry insert skipped without a conflicting row")
+    entry_ids.forget(db.session.connection().engine)
+    return _store_created({k: v for k, v in row.items() if k != "id"}, actor, now, reason)
 
 
 def _insert_with_history(
@@ -275,7 +291,7 @@ def _insert_with_history(
     """PostgreSQL: the entry (ON CONFLICT DO NOTHING), its version 1 and its audit row in
     one statement, one round trip. Version and audit row are inserted from the entry's
     RETURNING, so an entry kept out takes them with it. Their hashes cover the entry's
-    id, so the id is reserved first (`entry_ids`), not left to the INSERT."""
+    id, so the id is reserved first (`entry_ids`) and set in `row`, not left to the INSERT."""
     row["id"] = entry_ids.next_entry_id(connection)
     stored = _as_stored(row)
     audit = _audit_created(stored, actor, reason)
@@ -306,11 +322,6 @@ def _as_stored(row: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(
         **{k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
     )
-
-
-def _id_taken(connection: Connection, entry_id: int) -> bool:
-    taken = select(ENTRIES.c.id).where(ENTRIES.c.id == entry_id)
-    return connection.execute(taken).first() is not None
 
 
 @functools.cache
@@ -367,9 +378,15 @@ def submit(
         row = _checked_row(participant, values, actor, now, study)
     except DomainError as refusal:
         return _stored_or_refused(participant.id, values["client_entry_id"], refusal)
+    key, day = values["client_entry_id"], values["diary_date"]
     entry = _store_created(row, actor, now, reason)
     if entry is None:
-        return _replay_or_conflict(participant.id, values["client_entry_id"], values["diary_date"])
+        outcome = _kept_out(participant.id, key, day)
+        if outcome is not None:
+            return outcome
+        entry = _store_with_database_id(row, actor, now, reason)
+        if entry is None:  # its twin came in meanwhile
+            return _replay_or_conflict(participant.id, key, day)
     symptom_alert_for_entry(entry, participant, now)
     return Submission(entry, created=True)
 
@@ -398,8 +415,8 @@ def submit_many(
 
     Each entry gets the outcome `submit` one after another would give it (a Submission,
     or the DomainError it would raise), in the caller's one transaction: one INSERT for
-    the entries and one for their versions and audit rows, instead of three statements
-    and a commit each. This is what makes a phone's offline queue cheap to store.
+    the entries and one per table for their versions and audit rows, instead of a
+    statement and a commit each. This is what makes a phone's offline queue cheap to store.
     """
     assert keys_and_days_distinct(queue), "a queue sharing keys or days goes one at a time"
     queue = [_keyed(values) for values in queue]

@@ -10,10 +10,12 @@ one per submit.
 Ids stay unique: every one comes from the sequence, which never gives a value twice.
 They are no longer in the order the entries were stored (nothing orders entries by id;
 the diary day and `received_at` do), and a process that stops leaves the rest of its
-block unused, as a rolled-back insert leaves a gap. Nothing else writes the sequence back,
-except a database reset under a running app (the tests' TRUNCATE … RESTART IDENTITY),
-which must call `forget`; a reserved id found taken anyway is caught by the submit,
-which then lets the database pick (`services.diary`).
+block unused, as a rolled-back insert leaves a gap.
+
+Only setting the sequence back breaks this: a restore, a `setval` below ids already
+handed out, the tests' TRUNCATE … RESTART IDENTITY. Restart the app's processes after
+one (the tests call `forget_all`). A submit that meets a reserved id taken anyway drops
+its process's block and lets the database pick (`services.diary`).
 """
 
 from __future__ import annotations
@@ -36,25 +38,37 @@ _reserved: weakref.WeakKeyDictionary[Engine, list[int]] = weakref.WeakKeyDiction
 
 def next_entry_id(connection: Connection) -> int:
     """An id no diary entry has or will get from anyone else (PostgreSQL only)."""
+    engine = connection.engine
     with _lock:
-        ids = _reserved.setdefault(connection.engine, [])
-        if not ids:
-            block = connection.execute(_NEXT_IDS, {"count": BLOCK}).scalars().all()
-            ids.extend(sorted(block, reverse=True))
-        return ids.pop()
+        ids = _reserved.get(engine)
+        if ids:
+            return ids.pop()
+    # Reserved outside the lock: a slow database holds up this request, not the others.
+    block = sorted(connection.execute(_NEXT_IDS, {"count": BLOCK}).scalars(), reverse=True)
+    mine = block.pop()
+    with _lock:
+        _reserved.setdefault(engine, []).extend(block)
+    return mine
 
 
 def forget(engine: Engine) -> None:
-    """Drop the ids this process holds for `engine` (its sequence was reset)."""
+    """Drop the ids this process holds for `engine` (its sequence was set back)."""
     with _lock:
         _reserved.pop(engine, None)
 
 
-def _forget_all() -> None:
-    """A forked child must not hand out the ids its parent holds: both would use them."""
+def forget_all() -> None:
+    """Drop every id this process holds, for every database."""
+    with _lock:
+        _reserved.clear()
+
+
+def _forget_in_child() -> None:
+    """A forked child must not hand out the ids its parent holds: both would use them.
+    (Its copy of the lock may be held by a parent thread that no longer exists.)"""
     global _lock
     _lock = threading.Lock()
     _reserved.clear()
 
 
-os.register_at_fork(after_in_child=_forget_all)
+os.register_at_fork(after_in_child=_forget_in_child)
