@@ -26,7 +26,6 @@ from flask import current_app, g, request
 from flask_smorest import Blueprint as SmorestBlueprint
 from marshmallow import Schema
 from sqlalchemy import Row, Table, bindparam, select
-from sqlalchemy.orm import make_transient_to_detached
 
 from api.clock import utcnow
 from api.errors import Forbidden, Unauthorized
@@ -36,11 +35,14 @@ from api.models.base import INTEGER_MAX
 from api.parsing import DiaryParser
 from api.view_roles import admit
 
-# A participant's row by Core, its site not joined: a diary submit (most participant
-# requests) reads only its columns and needs no ORM object; routes that do get one made
-# from this row (`Principal.participant`), and load the site on first use.
+# A participant's row by Core, with the columns the session check and the diary rules
+# read (`ParticipantFacts`) and no more: a diary submit (most participant requests) needs
+# nothing else and no ORM object; the routes that do load it (`Principal.participant`).
 _PARTICIPANTS = cast(Table, Participant.__table__)
-_PARTICIPANT_BY_ID = select(_PARTICIPANTS).where(_PARTICIPANTS.c.id == bindparam("id"))
+_PRINCIPAL_COLUMNS = ("id", "site_id", "auth_epoch", "status", "timezone", "enrolled_on")
+_PARTICIPANT_BY_ID = select(*(_PARTICIPANTS.c[n] for n in _PRINCIPAL_COLUMNS)).where(
+    _PARTICIPANTS.c.id == bindparam("id")
+)
 
 ALGORITHM = "HS256"
 STAFF_ROLES = ("coordinator", "monitor", "admin")
@@ -93,19 +95,17 @@ class Principal:
     # Site ids the caller may see; None means every site (monitor, admin).
     site_ids: frozenset[int] | None
     staff: StaffUser | None = None
-    # A participant's `participants` row as read for this request's session check.
+    # A participant's facts as read for this request's session check (_PRINCIPAL_COLUMNS).
     participant_row: Row[Any] | None = None
 
     @functools.cached_property
     def participant(self) -> Participant | None:
-        """The calling participant as an ORM object in this request's session.
-
-        Made from `participant_row` on first use, with no second query: the routes that
-        change or walk the participant use it, while a diary submit reads the row alone.
-        """
+        """The calling participant as an ORM object in this request's session, loaded on
+        first use (the session's own if it has one): the routes that change or walk the
+        participant use it, while a diary submit reads `participant_row` alone."""
         if self.participant_row is None:
             return None
-        return _attached_participant(self.participant_row)
+        return db.session.get(Participant, self.id)
 
     @property
     def is_staff(self) -> bool:
@@ -128,20 +128,6 @@ def principal_for_participant(row: Row[Any]) -> Principal:
     return Principal(
         "participant", row.id, PARTICIPANT, frozenset({row.site_id}), participant_row=row
     )
-
-
-def _attached_participant(row: Row[Any]) -> Participant:
-    """The participant of `row` in the session, as loaded from it: the object already in
-    the identity map if the request has one, else a new one made persistent from the row
-    (`make_transient_to_detached`), clean, so nothing is written unless it changes."""
-    session = db.session()
-    existing = session.identity_map.get(session.identity_key(Participant, row.id))
-    if isinstance(existing, Participant):
-        return existing
-    participant = Participant(**row._mapping)
-    make_transient_to_detached(participant)
-    session.add(participant)
-    return participant
 
 
 def issue_access_token(kind: str, subject_id: int, role: str, epoch: int) -> tuple[str, int]:

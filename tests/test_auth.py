@@ -321,8 +321,10 @@ def _participant_request(app, factory):
     return participant, app.test_request_context(headers={"Authorization": f"Bearer {token}"})
 
 
-def test_a_participants_object_is_made_from_the_row_read_at_authentication(app, factory):
-    """`Principal.participant` costs no second query, and is the session's clean object."""
+def test_a_participants_principal_reads_the_facts_it_needs_and_loads_the_rest_once(app, factory):
+    """Authentication reads the columns the session check and the diary rules use (a
+    diary submit needs no more); `Principal.participant` loads the whole participant on
+    first use, once, as the session's clean object."""
     from sqlalchemy import event, inspect
 
     from api.auth import current_principal
@@ -332,7 +334,15 @@ def test_a_participants_object_is_made_from_the_row_read_at_authentication(app, 
     with context:
         principal = current_principal()
         assert principal.participant_row is not None
-        assert principal.participant_row.study_code == participant.study_code
+        assert set(principal.participant_row._fields) == {
+            "id",
+            "site_id",
+            "auth_epoch",
+            "status",
+            "timezone",
+            "enrolled_on",
+        }
+        assert principal.participant_row.enrolled_on == participant.enrolled_on
         sent: list[str] = []
 
         def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
@@ -342,11 +352,10 @@ def test_a_participants_object_is_made_from_the_row_read_at_authentication(app, 
         try:
             made = principal.participant
             assert made is principal.participant
-            assert made.study_code == participant.study_code
-            assert made.enrolled_on == participant.enrolled_on
+            assert made is not None and made.study_code == participant.study_code
         finally:
             event.remove(db.engine, "before_cursor_execute", seen)
-        assert sent == []
+        assert len(sent) == 1 and "FROM participants" in sent[0]
         assert made in db.session
         assert not inspect(made).modified and made not in db.session.dirty
 
