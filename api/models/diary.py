@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any, TypeAlias
 
 from sqlalchemy import (
@@ -94,9 +95,11 @@ class DiaryEntry(Base):
     )  # loaded where shown: `selectinload` in `services.diary`
 
 
-# An entry as stored: its ORM object, or its `diary_entries` row as Core read or returned
-# it (a submit's). Both carry the columns as attributes, which is all their readers use.
-StoredEntry: TypeAlias = DiaryEntry | Row[Any]
+# An entry as stored: its ORM object, its `diary_entries` row as Core read or returned
+# it (a submit's), or the row a submit is about to store, as a namespace (its history is
+# made before the one statement that inserts both). All carry the columns as attributes,
+# which is all their readers use.
+StoredEntry: TypeAlias = DiaryEntry | Row[Any] | SimpleNamespace
 
 
 class DiaryEntryVersion(Base):

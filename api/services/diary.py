@@ -317,7 +317,7 @@ _VERSION_FROM_ENTRY = {
 }
 
 
-def _as_stored(row: dict[str, Any]) -> SimpleNamespace:
+def _as_stored(row: dict[str, Any]) -> StoredEntry:
     """The entry's row as the database hands it back (instants in UTC), by attribute."""
     return SimpleNamespace(
         **{k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}

@@ -44,7 +44,8 @@ def next_entry_id(connection: Connection) -> int:
         if ids:
             return ids.pop()
     # Reserved outside the lock: a slow database holds up this request, not the others.
-    block = sorted(connection.execute(_NEXT_IDS, {"count": BLOCK}).scalars(), reverse=True)
+    block: list[int] = sorted(connection.execute(_NEXT_IDS, {"count": BLOCK}).scalars())
+    block.reverse()  # popped from the end: smallest first
     mine = block.pop()
     with _lock:
         _reserved.setdefault(engine, []).extend(block)
