@@ -325,10 +325,11 @@ def test_a_participants_principal_reads_the_facts_it_needs_and_loads_the_rest_on
     """Authentication reads the columns the session check and the diary rules use (a
     diary submit needs no more); `Principal.participant` loads the whole participant on
     first use, once, as the session's clean object."""
-    from sqlalchemy import event, inspect
+    from sqlalchemy import inspect
 
     from api.auth import current_principal
     from api.extensions import db
+    from tests.helpers import statements_sent
 
     participant, context = _participant_request(app, factory)
     with context:
@@ -343,18 +344,10 @@ def test_a_participants_principal_reads_the_facts_it_needs_and_loads_the_rest_on
             "enrolled_on",
         }
         assert principal.participant_row.enrolled_on == participant.enrolled_on
-        sent: list[str] = []
-
-        def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-            sent.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+        with statements_sent(app) as sent:
             made = principal.participant
             assert made is principal.participant
             assert made is not None and made.study_code == participant.study_code
-        finally:
-            event.remove(db.engine, "before_cursor_execute", seen)
         assert len(sent) == 1 and "FROM participants" in sent[0]
         assert made in db.session
         assert not inspect(made).modified and made not in db.session.dirty

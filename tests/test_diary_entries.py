@@ -7,9 +7,10 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from api.models import Alert, AuditEvent, DiaryEntry, DiaryEntryVersion, Participant
+from tests.helpers import statements_sent
 
 MINE = "/api/v1/me/diary-entries"
 NOW = "2026-03-10T12:00:00+08:00"  # 10 March, noon in Shanghai
@@ -73,20 +74,8 @@ def coordinator(factory):
 
 def test_a_submit_reads_the_participant_once_without_its_site(app, phone):
     """The request's principal is one lean query: no join of the site, no second read."""
-    from api.extensions import db
-
-    sent: list[str] = []
-
-    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        sent.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(app) as sent:
         assert phone.post(MINE, json=body()).status_code == 201
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     reads = [s for s in sent if s.lstrip().upper().startswith("SELECT") and "participants" in s]
     assert len(reads) == 1, sent
     assert "sites" not in reads[0], reads[0]

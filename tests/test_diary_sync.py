@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from api.models import Alert, AuditEvent, DiaryEntry, DiaryEntryVersion
+from tests.helpers import statements_sent
 from tests.test_diary_entries import ENROLLED, MINE, NOW, body
 
 SYNC = f"{MINE}/sync"
@@ -138,21 +139,10 @@ def test_sync_is_documented_with_its_item_schema(client):
 def entry_inserts(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
     """The statements inserting into diary_entries sent inside the block (on PostgreSQL a
     single submit's is a WITH whose first part is that INSERT)."""
-    from api.extensions import db
-
-    sent: list[str] = []
-
-    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        if "INSERT INTO DIARY_ENTRIES " in statement.upper():
-            sent.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    inserts: list[str] = []
+    with statements_sent(app) as sent:
+        yield inserts
+    inserts.extend(s for s in sent if "INSERT INTO DIARY_ENTRIES " in s.upper())
 
 
 def _mixed_queue(stored_key: str) -> list[Any]:
