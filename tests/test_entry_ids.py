@@ -110,9 +110,11 @@ def test_a_reserved_id_someone_else_took_falls_back_to_the_databases_pick(app, p
             {"v": taken},
         )
         db.session.commit()
-    response = phone.post(MINE, json=body("2026-03-10"))
+    with statements_sent(app) as sent:
+        response = phone.post(MINE, json=body("2026-03-10"))
     assert response.status_code == 201, response.json
-    assert response.json["id"] > taken
+    assert response.json["id"] == taken + 1  # the sequence's next value, not a new block
+    assert not [s for s in sent if "nextval" in s], sent
     again = phone.post(MINE, json=body("2026-03-08"))  # a new block, from the sequence
     assert again.status_code == 201 and again.json["id"] > response.json["id"]
     assert counts(factory)[:2] == (4, 3)  # the row put in by hand has no version

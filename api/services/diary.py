@@ -266,8 +266,15 @@ def _store_created(
     """The new entry with its version 1 and audit row, or None when a unique constraint
     kept the entry out (and then nothing else was written)."""
     connection = db.session.connection()
-    if connection.dialect.name == "postgresql" and "id" not in row:
+    if connection.dialect.name == "postgresql":
         return _insert_with_history(connection, row, actor, now, reason)
+    return _insert_then_history(row, actor, now, reason)
+
+
+def _insert_then_history(
+    row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
+) -> Row[Any] | None:
+    """The entry (its id the database's pick), then its version 1 and audit row."""
     entry = _insert_unless_taken(row)
     if entry is not None:
         _chain_created([entry], actor, now, reason)
@@ -282,7 +289,7 @@ def _store_with_database_id(
     if "id" not in row:  # rows are never deleted, so a twin or the day's entry must exist
         raise RuntimeError("diary entry insert skipped without a conflicting row")
     entry_ids.forget(db.session.connection().engine)
-    return _store_created({k: v for k, v in row.items() if k != "id"}, actor, now, reason)
+    return _insert_then_history({k: v for k, v in row.items() if k != "id"}, actor, now, reason)
 
 
 def _insert_with_history(
