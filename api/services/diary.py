@@ -285,9 +285,10 @@ def _store_with_database_id(
     row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
 ) -> Row[Any] | None:
     """The insert was kept out by its reserved id alone: the sequence was set back under
-    this process (a restore, a test's reset). Drop the ids it holds; the database picks."""
-    if "id" not in row:  # rows are never deleted, so a twin or the day's entry must exist
-        raise RuntimeError("diary entry insert skipped without a conflicting row")
+    this process (a restore, a test's reset). Drop the ids it holds; the database picks.
+    None for a row that reserved no id (SQLite), which the caller's lookups settle."""
+    if "id" not in row:
+        return None
     entry_ids.forget(db.session.connection().engine)
     return _insert_then_history({k: v for k, v in row.items() if k != "id"}, actor, now, reason)
 
@@ -392,7 +393,7 @@ def submit(
         if outcome is not None:
             return outcome
         entry = _store_with_database_id(row, actor, now, reason)
-        if entry is None:  # its twin came in meanwhile
+        if entry is None:  # its twin came in meanwhile, or nothing explains the refusal
             return _replay_or_conflict(participant.id, key, day)
     symptom_alert_for_entry(entry, participant, now)
     return Submission(entry, created=True)
