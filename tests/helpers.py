@@ -19,6 +19,7 @@ from api.models import Participant, Site, StaffUser
 from api.services import participants as participant_service
 
 PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH: str | None = None
 
 
 @contextmanager
@@ -36,9 +37,6 @@ def statements_sent(app: Flask) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-
-
-_PASSWORD_HASH: str | None = None
 
 
 def _password_hash() -> str:

@@ -34,6 +34,7 @@ from api.clock import utcnow
 from api.extensions import db
 from api.models import AuditEvent, ChainHead, DiaryEntry, DiaryEntryVersion, Participant
 from api.services.staff import add_staff
+from tests.test_diary_entries import body
 
 CHAINED = (AuditEvent, DiaryEntryVersion)
 
@@ -205,32 +206,17 @@ def test_the_hash_covers_content_chain_and_place(app, factory):
         assert row_hash(table, event.chain_key, event.seq, event.prev_hash, changed) != stored
 
 
-def _entry_body(day: str) -> dict[str, Any]:
-    """A phone's entry for `day` of the test participant, with a new key."""
-    return {
-        "client_entry_id": str(uuid.uuid4()),
-        "diary_date": day,
-        "abdominal_distension": 1,
-        "decreased_appetite": 0,
-        "debilitation": 2,
-        "leg_edema": 0,
-        "discomfort_grade": 1,
-        "note": "ok",
-        "recorded_at": "2026-03-10T19:58:00+08:00",
-    }
-
-
 def test_diary_submitted_through_the_api_joins_the_participants_chain(app, factory, clock):
     clock.set("2026-03-10T20:00:00+08:00")
     participant = factory.participant(enrolled_on=date(2026, 3, 1))
     phone = factory.as_(participant)
-    body = _entry_body("2026-03-10")
-    assert phone.post("/api/v1/me/diary-entries", json=body).status_code == 201
+    entry = body("2026-03-10")
+    assert phone.post("/api/v1/me/diary-entries", json=entry).status_code == 201
     # A replay and a conflicting entry for the same day roll back a savepoint each.
-    assert phone.post("/api/v1/me/diary-entries", json=body).status_code == 200
-    other = {**body, "client_entry_id": str(uuid.uuid4())}
+    assert phone.post("/api/v1/me/diary-entries", json=entry).status_code == 200
+    other = {**entry, "client_entry_id": str(uuid.uuid4())}
     assert phone.post("/api/v1/me/diary-entries", json=other).status_code == 409
-    yesterday = {**body, "client_entry_id": str(uuid.uuid4()), "diary_date": "2026-03-09"}
+    yesterday = {**entry, "client_entry_id": str(uuid.uuid4()), "diary_date": "2026-03-09"}
     assert phone.post("/api/v1/me/diary-entries", json=yesterday).status_code == 201
     rows = chain_rows(app, f"participant:{participant.id}")
     assert [r[2] for r in rows] == list(range(1, len(rows) + 1))
@@ -244,9 +230,9 @@ def test_a_synced_queue_joins_the_participants_chain_in_one_unbroken_run(app, fa
     clock.set("2026-03-10T20:00:00+08:00")
     participant = factory.participant(enrolled_on=date(2026, 3, 1))
     phone = factory.as_(participant)
-    first = phone.post("/api/v1/me/diary-entries", json=_entry_body("2026-03-10"))
+    first = phone.post("/api/v1/me/diary-entries", json=body("2026-03-10"))
     assert first.status_code == 201
-    queue = [_entry_body(f"2026-03-0{day}") for day in (9, 8)]  # within the back-fill window
+    queue = [body(f"2026-03-0{day}") for day in (9, 8)]  # within the back-fill window
     answer = phone.post("/api/v1/me/diary-entries/sync", json={"entries": queue})
     assert [r["status"] for r in answer.json["results"]] == ["created"] * 2
     rows = chain_rows(app, f"participant:{participant.id}")
