@@ -389,6 +389,9 @@ def run(url: str, secret: str, slots: list[str], args: argparse.Namespace) -> No
             service.one()
         profile.disable()
         print_profile(profile, args.submits, args.top)
+    if args.dump:
+        profile.dump_stats(args.dump)
+        print(f"\nprofile written to {args.dump} (pstats; e.g. print_callees)")
 
 
 def main() -> None:
@@ -397,6 +400,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sync", action="store_true", help="profile /sync (100 per call)")
     parser.add_argument("--syncs", type=int, default=6, help="sync calls against single submits")
+    parser.add_argument("--dump", help="also write the profile to this file (pstats format)")
     args = parser.parse_args()
     participants = max(1000, args.submits * 7 + args.syncs * 40)
     secret = secrets.token_urlsafe(48)
