@@ -109,6 +109,29 @@ def test_create_returns_201_with_the_stored_entry_and_an_etag(phone, participant
     assert read.json == entry
 
 
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"recorded_at": "2026-03-10T06:55:00.123456+03:00", "note": "腹胀 🙂, “quoted”"},
+        {"recorded_at": "2026-03-10T11:59:59.999999+08:00", "note": ...},
+    ],
+    ids=["microseconds-and-unicode", "no-note"],
+)
+def test_the_create_answer_is_the_entry_as_stored(phone, clock, over):
+    """The 201 answer is what a read and a replay (both from the database) give back,
+    to the microsecond, whatever the device's offset and note."""
+    clock.set("2026-03-10T04:00:00.654321+00:00")
+    sent = body(**over)
+    created = phone.post(MINE, json=sent)
+    assert created.status_code == 201, created.json
+    read = phone.get(f"{MINE}/{created.json['id']}")
+    replay = phone.post(MINE, json=sent)
+    assert replay.status_code == 200
+    assert read.json == replay.json == created.json
+    assert read.headers["ETag"] == replay.headers["ETag"] == created.headers["ETag"]
+    assert created.json["received_at"] == "2026-03-10T04:00:00.654321+00:00"
+
+
 def test_replay_returns_200_with_the_stored_entry_and_never_a_second_row(phone, factory):
     sent = body()
     first = phone.post(MINE, json=sent)

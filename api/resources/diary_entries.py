@@ -14,6 +14,7 @@ from api.clock import utcnow
 from api.extensions import db
 from api.metrics import record_diary_outcomes
 from api.models import DiaryEntry, Participant
+from api.models.diary import StoredEntry
 from api.pagination import SelectPage
 from api.resources.diary_sync import sync
 from api.schemas.diary import (
@@ -63,7 +64,7 @@ def _study() -> StudyConfig:
     return settings.study()
 
 
-def _answer(submission: service.Submission) -> tuple[Row[Any], int]:
+def _answer(submission: service.Submission) -> tuple[StoredEntry, int]:
     """201 for a new entry, 200 for a replay: the entry's row, as written or stored."""
     entry = submission.entry
     blp.set_etag(service.etag_data(entry))
@@ -103,7 +104,7 @@ class MyEntries(MethodView):
     @blp.response(201, DiaryEntrySchema)
     @blp.alt_response(200, schema=DiaryEntrySchema, description=REPLAY, success=True)
     @blp.alt_response(409, response="CONFLICT")
-    def post(self, body: dict[str, Any]) -> tuple[Row[Any], int]:
+    def post(self, body: dict[str, Any]) -> tuple[StoredEntry, int]:
         """Submit the entry for a diary day (idempotent by `client_entry_id`)."""
         principal, participant = _my_row()
         actor = principal.audit_actor()

@@ -66,7 +66,7 @@ AUDIT_EVENTS = cast(Table, AuditEvent.__table__)
 class Submission:
     """The outcome of a submit: the stored entry's row and whether this call created it."""
 
-    entry: Row[Any]
+    entry: StoredEntry
     created: bool
 
 
@@ -250,7 +250,7 @@ def _stored_or_refused(
 
 
 def _chain_created(
-    entries: list[Row[Any]], actor: Actor, now: datetime, reason: str | None
+    entries: list[StoredEntry], actor: Actor, now: datetime, reason: str | None
 ) -> None:
     """The new entries' version 1 and `diary_entry.created` audit rows: one chained INSERT."""
     insert_chained(
@@ -262,7 +262,7 @@ def _chain_created(
 
 def _store_created(
     row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
-) -> Row[Any] | None:
+) -> StoredEntry | None:
     """The new entry with its version 1 and audit row, or None when a unique constraint
     kept the entry out (and then nothing else was written)."""
     connection = db.session.connection()
@@ -295,11 +295,15 @@ def _store_with_database_id(
 
 def _insert_with_history(
     connection: Connection, row: dict[str, Any], actor: Actor, now: datetime, reason: str | None
-) -> Row[Any] | None:
+) -> StoredEntry | None:
     """PostgreSQL: the entry (ON CONFLICT DO NOTHING), its version 1 and its audit row in
     one statement, one round trip. Version and audit row are inserted from the entry's
     RETURNING, so an entry kept out takes them with it. Their hashes cover the entry's
-    id, so the id is reserved first (`entry_ids`) and set in `row`, not left to the INSERT."""
+    id, so the id is reserved first (`entry_ids`) and set in `row`, not left to the INSERT.
+
+    Every column of the entry is in `row`, so the new entry is `row` itself (as the
+    database hands it back: instants in UTC); only its id comes back, saying it was stored.
+    """
     row["id"] = entry_ids.next_entry_id(connection)
     stored = _as_stored(row)
     audit = _audit_created(stored, actor, reason)
@@ -311,7 +315,8 @@ def _insert_with_history(
     params = {f"e_{name}": value for name, value in row.items()}
     params.update((f"a_{k}", v) for k, v in audit.items() if k not in _AUDIT_FROM_ENTRY)
     params.update((f"v_{k}", v) for k, v in version.items() if k not in _VERSION_FROM_ENTRY)
-    return connection.execute(statement, params).one_or_none()
+    stored_id = connection.execute(statement, params).scalar_one_or_none()
+    return None if stored_id is None else stored
 
 
 # The columns of version 1 and of its audit row that are the entry's own, taken from the
@@ -337,7 +342,8 @@ def _with_history_statement(
     entry_columns: tuple[str, ...], audit_columns: tuple[str, ...], version_columns: tuple[str, ...]
 ) -> Select[Any]:
     """WITH entry AS (INSERT … ON CONFLICT DO NOTHING RETURNING *), audit AS (INSERT …
-    SELECT … FROM entry), version AS (INSERT … SELECT … FROM entry) SELECT * FROM entry.
+    SELECT … FROM entry), version AS (INSERT … SELECT … FROM entry) SELECT entry.id FROM
+    entry: the id when the entry was stored, no row when a unique constraint kept it out.
 
     Built once per shape. Values are parameters (prefixed e_, a_, v_ by table; the
     psycopg dialect casts each to its column's type), except the columns the history
@@ -362,7 +368,7 @@ def _with_history_statement(
 
     audit = from_entry(AUDIT_EVENTS, "a", audit_columns, _AUDIT_FROM_ENTRY).cte("audit")
     version = from_entry(VERSIONS, "v", version_columns, _VERSION_FROM_ENTRY).cte("version")
-    return select(entry).add_cte(audit, version)
+    return select(entry.c.id).add_cte(audit, version)
 
 
 def submit(
