@@ -12,7 +12,8 @@ runs, through Flask's test client and one at a time:
   thread per request (ms) for each: the figure the goal (<= 2 ms per submit) is about.
   Twice: through the test client (its building of the request and reading of the
   answer included), and in the WSGI app alone (the request's environ built before the
-  clock starts): the server's own CPU, with PostgreSQL's CPU per request beside it;
+  clock starts): the server's own CPU, with PostgreSQL's CPU and the time in Python's
+  garbage collector per request beside it;
 - the service against itself with the hash chain off (`AUDIT_CHAIN=False`), CPU, wall
   time and PostgreSQL's CPU per submit in the WSGI app, one request at a time;
 - then the service's submits again under cProfile, printing the functions with the most
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import os
 import pstats
 import secrets
@@ -68,6 +70,26 @@ AREAS = (
 )
 
 
+class GcClock:
+    """The time this process spends in the cyclic garbage collector (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.collections = 0
+        self._started = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._started
+            self.collections += 1
+
+
+GC = GcClock()
+
+
 class Load:
     """Requests against one app: each a new (participant, day), checked for its status."""
 
@@ -79,6 +101,7 @@ class Load:
         self.recorded_at = recorded_at
         self.wall_ms = 0.0  # of the last server_block, per request
         self.db_ms = 0.0  # PostgreSQL's CPU in the last server_block, per request
+        self.gc_ms = 0.0  # time in the garbage collector in the last server_block, per request
 
     def one(self) -> None:
         token, day = next(self.slots).split()
@@ -112,9 +135,11 @@ class Load:
         environ is built before the clock starts, and the answer is only drained."""
         environs = self.environs(count)
         database = bench.database_cpu()
+        gc_before = GC.total
         started, wall_started = time.thread_time(), time.perf_counter()
         self.send(environs)
         elapsed = time.thread_time() - started
+        self.gc_ms = (GC.total - gc_before) * 1000 / count
         self.wall_ms = (time.perf_counter() - wall_started) * 1000 / count
         self.db_ms = sum(bench.database_cpu_since(database).values()) * 1000 / count
         return elapsed * 1000 / count
@@ -268,17 +293,21 @@ def cpu_against_floor(url: str, service: Load, rows_floor: Load, floor: Load, bl
     ):
         cpu: dict[str, list[float]] = {name: [] for name in loads}
         database: dict[str, list[float]] = {name: [] for name in loads}
+        collector: dict[str, list[float]] = {name: [] for name in loads}
         for n in range(blocks):
             bench.analyze_diary_tables(url)  # plans for the tables as they now are
             turn = list(loads.items())
             for name, load in turn if n % 2 == 0 else turn[::-1]:
                 cpu[name].append(measure(load, BLOCK))
                 database[name].append(load.db_ms)
+                collector[name].append(load.gc_ms)
         print(f"\nCPU per request {label}, median of {blocks} blocks of {BLOCK}:")
         for name in loads:
             line = f"  {name:<18} {statistics.median(cpu[name]):.2f} ms"
             if measure is Load.server_block:
                 line += f"   PostgreSQL {statistics.median(database[name]):.2f} ms"
+                # The mean: a full collection falls in one block of several.
+                line += f"   garbage collector {statistics.fmean(collector[name]):.3f} ms"
             print(line)
         diary = statistics.median(cpu["diary submit"])
         base = statistics.median(cpu["floor"])
