@@ -31,8 +31,8 @@ pytestmark = [pytest.mark.postgres_only, pytest.mark.timeout(TOTAL_SECONDS + 120
 ROOT = Path(__file__).resolve().parents[2]
 PARTICIPANTS = 1_000
 EVENTS_EACH = 10  # 10,000 due reminders in all
-# A crash needs only enough batches that the survivors are still sending when the victim
-# dies: 2,000 reminders are 40 batches of 50 across four workers.
+# The crash test's worker is killed holding a batch, with most of the 2,000 reminders (40
+# batches of 50) still waiting for the three workers started after it.
 CRASH_PARTICIPANTS = 200
 
 
@@ -270,9 +270,10 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_its_in_flight_messages(
     ids = set(seed(app, CRASH_PARTICIPANTS))
     assert len(ids) == CRASH_PARTICIPANTS * EVENTS_EACH
     fake_fcm.state.delay = 0.2  # each batch is in flight for a while
-    workers = start_workers(
-        database_url, fake_fcm, tmp_path, 4, FCM_BATCH_SIZE="50", REMINDER_LEASE_SECONDS="8"
-    )
+    settings = {"FCM_BATCH_SIZE": "50", "REMINDER_LEASE_SECONDS": "8"}
+    # The victim starts alone and dies holding its first claim, whatever the machine's
+    # speed; the survivors start after it and must take over what it held.
+    workers = start_workers(database_url, fake_fcm, tmp_path, 1, **settings)
     victim, _ = workers[0]
     try:
         deadline = time.monotonic() + 120
@@ -301,6 +302,9 @@ def test_a_killed_worker_loses_nothing_and_repeats_only_its_in_flight_messages(
             )
             db.session.remove()
         assert in_flight
+        survivors = tmp_path / "survivors"
+        survivors.mkdir()
+        workers += start_workers(database_url, fake_fcm, survivors, 3, **settings)
         wait_until_all_sent(app, ids, workers)
     finally:
         stop_workers(workers)
