@@ -75,7 +75,6 @@ class GcClock:
 
     def __init__(self) -> None:
         self.total = 0.0
-        self.collections = 0
         self._started = 0.0
         gc.callbacks.append(self._note)
 
@@ -84,7 +83,6 @@ class GcClock:
             self._started = time.perf_counter()
         else:
             self.total += time.perf_counter() - self._started
-            self.collections += 1
 
 
 GC = GcClock()

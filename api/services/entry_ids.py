@@ -13,9 +13,9 @@ the diary day and `received_at` do), and a process that stops leaves the rest of
 block unused, as a rolled-back insert leaves a gap.
 
 Only setting the sequence back breaks this: a restore, a `setval` below ids already
-handed out, the tests' TRUNCATE … RESTART IDENTITY. Restart the app's processes after
-one (the tests call `forget_all`). A submit that meets a reserved id taken anyway drops
-its process's block and lets the database pick (`services.diary`).
+handed out, the tests' reset of the sequences after each test. Restart the app's
+processes after one (the tests call `forget_all`). A submit that meets a reserved id
+taken anyway drops its process's block and lets the database pick (`services.diary`).
 """
 
 from __future__ import annotations
