@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from api import create_app
+from api.models.staff import StaffUser
 
 SHAPE = {"code", "status", "message", "error"}
 
@@ -102,3 +104,21 @@ def test_text_with_nul_characters_is_422_naming_the_field(factory):
     )
     body = assert_shape(response, 422, "validation_failed")
     assert "token" in body["errors"]
+
+
+def test_a_nul_inside_a_list_item_is_422_naming_the_field(factory):
+    """Found by the fuzzed contract: a NUL in one of a new account's site codes was a 500
+    on PostgreSQL; the items of a list get the same storable-text rule as the field."""
+    admin = factory.staff("admin", sites=())
+    response = factory.as_(admin).post(
+        "/api/v1/staff",
+        json={
+            "email": "new.coordinator@example.org",
+            "role": "coordinator",
+            "password": "a long enough password",
+            "sites": ["Z\x00Z"],
+        },
+    )
+    body = assert_shape(response, 422, "validation_failed")
+    assert "sites" in body["errors"]
+    assert factory.scalar(select(func.count()).select_from(StaffUser)) == 1

@@ -88,16 +88,28 @@ class BaseSchema(Schema):
     def on_bind_field(self, field_name: str, field_obj: fields.Field[Any]) -> None:
         if field_obj.dump_only:
             return
-        if type(field_obj) is fields.Integer and not any(
-            isinstance(v, validate.Range) and v.max is not None for v in field_obj.validators
-        ):
-            field_obj.validators.append(INT32)
-        if type(field_obj) is fields.String and not any(
-            isinstance(v, validate.OneOf | validate.Regexp) for v in field_obj.validators
-        ):
-            field_obj.validators.append(NO_NUL)
-        if isinstance(field_obj, fields.Date | fields.DateTime):
-            _bound_day_field(field_obj)
+        _bound(field_obj)
+
+
+def _bound(field_obj: fields.Field[Any]) -> None:
+    """Adds the storable-value rules to a field and, for a list, to its items.
+
+    The items matter as much as the field: a site code with a NUL inside a list of
+    codes reached PostgreSQL and came back as a 500 before the list's items were bound.
+    """
+    if isinstance(field_obj, fields.List):
+        _bound(field_obj.inner)
+        return
+    if type(field_obj) is fields.Integer and not any(
+        isinstance(v, validate.Range) and v.max is not None for v in field_obj.validators
+    ):
+        field_obj.validators.append(INT32)
+    if type(field_obj) is fields.String and not any(
+        isinstance(v, validate.OneOf | validate.Regexp) for v in field_obj.validators
+    ):
+        field_obj.validators.append(NO_NUL)
+    if isinstance(field_obj, fields.Date | fields.DateTime):
+        _bound_day_field(field_obj)
 
 
 def _loadable(name: str) -> bool:
