@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -47,6 +48,25 @@ def test_every_answer_carries_a_request_id_and_errors_name_it(client):
     assert missing.status_code == 401
     assert missing.headers["X-Request-ID"] == "trace-42.a:b"
     assert missing.json["request_id"] == "trace-42.a:b"
+
+
+def test_made_request_ids_differ_in_a_forked_worker():
+    """gunicorn forks its workers from one process: each must draw ids of its own."""
+    from api.observability import _new_request_id
+
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: its first id, to the parent
+        os.write(writer, _new_request_id().encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(child, 0)
+    in_child = os.read(reader, 64).decode()
+    os.close(reader)
+    in_parent = _new_request_id()
+    assert len(in_child) == len(in_parent) == 32
+    assert int(in_child, 16) >= 0
+    assert in_child != in_parent
 
 
 @pytest.mark.parametrize("supplied", ["", "x" * 129, "a b", "<script>", "é"])
@@ -190,6 +210,25 @@ def test_pool_use_is_reported(client):
     page = client.get("/metrics").get_data(as_text=True)
     pool = samples(page, "diary_db_pool_connections")
     assert {dict(k)["state"] for k in pool} >= {"in_use", "idle"}
+
+
+def test_a_scrape_samples_the_pool_however_recent_the_last_sample(app, client, monkeypatch):
+    """Requests sample the pool at most once a second; a scrape always reads it afresh."""
+    import api.metrics
+    from api.extensions import db
+
+    client.get("/healthz")
+    monkeypatch.setattr(api.metrics, "_pool_sampled_at", float("inf"))  # no request samples
+    with app.app_context():
+        held = db.engine.connect()  # one more connection in use than any request left
+        try:
+            in_use = db.engine.pool.checkedout()
+            pool = samples(
+                client.get("/metrics").get_data(as_text=True), "diary_db_pool_connections"
+            )
+        finally:
+            held.close()
+    assert pool[(("state", "in_use"),)] >= in_use >= 1
 
 
 # -- readiness while migrations are behind -------------------------------------------------
